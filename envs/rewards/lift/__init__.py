@@ -1,0 +1,1 @@
+"""Reward versions of the lift task."""

@@ -1,0 +1,1 @@
+"""Reward versions of the pick_place task."""

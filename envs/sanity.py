@@ -1,0 +1,105 @@
+"""The env sanity check (the pipeline's first stage): does the env behave before anyone trains on it?
+
+Checks, each recorded in the report with what was measured:
+  spaces       reset observations lie in the observation space; actions have the documented shape
+  determinism  reset(seed) twice -> identical observations; identical actions -> identical trajectory
+  random       random-action rollouts: no NaN/inf, nothing outside the space bounds (explosions)
+  render       wrist and front images are not blank, and the wrist image changes when the arm moves
+  scripted     the scripted picker succeeds in >= min_success of seeded episodes (task solvable,
+               success test right)
+Returns a JSON-able dict with "ok" and the list of "problems" in words.
+"""
+import time
+
+import numpy as np
+
+from envs.scripted import run_scripted
+from envs.vector import BatchedEnv
+
+DEFAULT_REWARD = {"lift": "v19", "pick_place": "staged"}
+
+
+def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_steps=400,
+               min_success=0.9, **env_kwargs):
+    if backend != "mujoco":
+        raise ValueError(f"unknown backend {backend!r}; valid backends: ['mujoco']")
+    started = time.time()
+    reward = env_kwargs.pop("reward", DEFAULT_REWARD[task] if task in DEFAULT_REWARD else "")
+    report = {"task": task, "backend": backend, "checks": {}, "problems": []}
+    problems = report["problems"]
+
+    def make(**overrides):
+        return BatchedEnv(task=task, reward=reward, num_envs=num_envs, **{**env_kwargs, **overrides})
+
+    env = make()
+    obs, _ = env.reset(seed=seed)
+    in_space = bool(all(env.single_observation_space.contains(o) for o in obs))
+    report["checks"]["spaces"] = {"obs_shape": list(env.single_observation_space.shape),
+                                  "action_shape": list(env.single_action_space.shape), "reset_obs_in_space": in_space}
+    if not in_space:
+        problems.append("a reset observation lies outside the observation space")
+
+    # Determinism: the same seed and actions give the same trajectory, bit for bit.
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(-1, 1, (50, num_envs, 6))
+    trajectories = []
+    for _ in range(2):
+        o, _ = env.reset(seed=seed)
+        steps = [o]
+        for a in actions:
+            steps.append(env.step(a)[0])
+        trajectories.append(np.stack(steps))
+    deterministic = bool(np.array_equal(trajectories[0], trajectories[1]))
+    report["checks"]["determinism"] = {"steps": len(actions), "identical": deterministic}
+    if not deterministic:
+        problems.append("two rollouts with the same seed and actions differ")
+
+    # Random actions: values stay finite and inside the bounds.
+    env.reset(seed=seed + 1)
+    low, high = env.single_observation_space.low, env.single_observation_space.high
+    worst, outside = 0.0, 0
+    try:
+        for _ in range(random_steps):
+            o = env.step(rng.uniform(-1, 1, (num_envs, 6)))[0]
+            worst = max(worst, float(np.abs(o).max()))
+            outside += int(((o < low) | (o > high)).any(axis=1).sum())
+        finite = True
+    except FloatingPointError as err:
+        finite = False
+        problems.append(f"random rollout: {err}")
+    report["checks"]["random"] = {"steps": random_steps * num_envs, "finite": finite,
+                                  "max_abs_obs": round(worst, 4), "obs_outside_bounds": outside}
+    if outside:
+        problems.append(f"{outside} random-rollout observations left the observation space (exploding values?)")
+
+    # Rendering: not blank, and the wrist view follows the arm.
+    env.reset(seed=seed)
+    front, wrist0 = env.render_env(0, "front", 84, 84), env.render_env(0, "wrist", 84, 84)
+    for _ in range(15):
+        env.step(np.tile([0.0, -1.0, 1.0, 0.0, 1.0, 0.0], (num_envs, 1)))
+    wrist1 = env.render_env(0, "wrist", 84, 84)
+    render = {"front_std": round(float(front.std()), 2), "wrist_std": round(float(wrist0.std()), 2),
+              "wrist_change": round(float(np.abs(wrist1.astype(float) - wrist0).mean()), 2)}
+    report["checks"]["render"] = render
+    if render["front_std"] < 5 or render["wrist_std"] < 5:
+        problems.append(f"a camera image is blank (pixel std {render})")
+    if render["wrist_change"] < 1:
+        problems.append("the wrist camera image does not change when the arm moves")
+    env.close()
+
+    # The scripted controller: the task is solvable and success is measured right.
+    scripted_env = make()
+    rows = run_scripted(scripted_env, episodes, seed=seed)
+    scripted_env.close()
+    rate = float(np.mean([r["success_once"] for r in rows]))
+    report["checks"]["scripted"] = {
+        "episodes": episodes, "success_rate": rate,
+        "success_at_end_rate": float(np.mean([r["success_at_end"] for r in rows])),
+        "mean_return": round(float(np.mean([r["return"] for r in rows])), 3),
+        "mean_max_cube_z": round(float(np.mean([r["max_cube_z"] for r in rows])), 4)}
+    if rate < min_success:
+        problems.append(f"scripted controller succeeded in {rate:.0%} of episodes (< {min_success:.0%}): "
+                        "the task is unsolvable or its success test is wrong")
+    report["ok"] = not problems
+    report["seconds"] = round(time.time() - started, 2)
+    return report

@@ -1,0 +1,96 @@
+"""A scripted top-down pick controller, batched: the proof that a task is solvable and that its
+success test is right (the sanity stage runs it; tests require >= 90% success on lift).
+
+Phases per env: above the cube -> down around it -> close the jaws -> lift (-> carry to the goal
+for pick_place) -> hold. Targets come from the closed-form IK in envs/ik.py applied to the true
+cube pose (privileged state), and are reached through the same delta-target actions a policy uses.
+"""
+import numpy as np
+
+from envs.ik import top_down_ik
+from envs.tasks.base import CUBE_HALF, GRIPPER_CLOSED, GRIPPER_OPEN
+
+ABOVE, DESCEND, CLOSE, LIFT, CARRY = range(5)
+FIXED_JAW_CLEARANCE = 0.003  # m: centre the cube slightly towards the moving jaw so the fixed jaw clears it
+
+
+class ScriptedPicker:
+    def __init__(self, env):
+        self.env = env
+        self.task = env.task
+        self.phase = np.zeros(env.num_envs, dtype=int)
+        self.timer = np.zeros(env.num_envs, dtype=int)
+        self.lift_xy = np.zeros((env.num_envs, 2))
+
+    def reset(self, ids=None):
+        ids = np.arange(self.env.num_envs) if ids is None else ids
+        self.phase[ids] = ABOVE
+        self.timer[ids] = 0
+
+    def act(self):
+        task, s = self.task, self.task.read_state()
+        grasp_mat = task.physics.site_xmat_of(task.sites["grasp"])
+        actions = np.zeros((self.env.num_envs, 6))
+        for i in range(self.env.num_envs):
+            cube, yaw = s.cube_pos[i], _yaw(s.cube_quat[i])
+            closing_dir = grasp_mat[i][:, 1]    # from the fixed jaw towards the moving jaw
+            at_cube = cube - FIXED_JAW_CLEARANCE * closing_dir
+            phase = self.phase[i]
+            if phase == ABOVE:
+                goal, gripper = at_cube + [0, 0, 0.06], GRIPPER_OPEN
+            elif phase == DESCEND:
+                goal, gripper = at_cube, GRIPPER_OPEN
+            elif phase == CLOSE:
+                goal, gripper = at_cube, GRIPPER_CLOSED
+            elif phase == LIFT:
+                goal = np.array([*self.lift_xy[i], CUBE_HALF + task.cfg.lift_height + 0.03])
+                gripper = GRIPPER_CLOSED
+            else:  # CARRY: bring the cube (not the grasp site) to the goal
+                goal, gripper = s.goal_pos[i] + (s.grasp_pos[i] - cube), GRIPPER_CLOSED
+            try:
+                arm = top_down_ik(goal, yaw)
+            except ValueError:
+                arm = task.target[i, :5]
+            desired = np.array([*arm, gripper])
+            actions[i] = np.clip((desired - task.target[i]) / task.cfg.action_scale, -1.0, 1.0)
+            self._advance(i, s, goal)
+        return actions
+
+    def _advance(self, i, s, goal):
+        self.timer[i] += 1
+        error = np.linalg.norm(s.grasp_pos[i] - goal)
+        phase, t = self.phase[i], self.timer[i]
+        nxt = phase
+        if phase == ABOVE and (error < 0.01 or t > 80):
+            nxt = DESCEND
+        elif phase == DESCEND and (error < 0.005 or t > 40):
+            nxt = CLOSE
+        elif phase == CLOSE and ((s.grasped[i] and t > 30) or t > 45):
+            nxt = LIFT
+            self.lift_xy[i] = s.cube_pos[i, :2]
+        elif phase == LIFT and self.task.name == "pick_place" and error < 0.01:
+            nxt = CARRY
+        if nxt != phase:
+            self.phase[i], self.timer[i] = nxt, 0
+
+
+def _yaw(quat):
+    w, x, y, z = quat
+    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def run_scripted(env, episodes, seed=0):
+    """Run the scripted controller for `episodes` episodes on a BatchedEnv; returns final_info rows."""
+    picker = ScriptedPicker(env)
+    env.reset(seed=seed)
+    picker.reset()
+    rows, started = [], env.num_envs
+    while len(rows) < episodes:
+        _, _, _, _, infos = env.step(picker.act())
+        if "final_info" in infos:
+            done = np.flatnonzero(infos["_final_info"])
+            for i in done:
+                rows.append({k: v[i].item() for k, v in infos["final_info"].items() if not k.startswith("_")})
+            picker.reset(done)
+            started += len(done)
+    return rows[:episodes]

@@ -1,0 +1,67 @@
+"""SingleEnv: one env as a plain gymnasium.Env, for evaluation episodes, videos and gymnasium.make.
+
+It is a BatchedEnv of one env without autoreset, so it runs exactly the same task, physics and
+reward code as training, and a finished episode stays on screen until reset() (a video ends on the
+episode's real last frame). Being its own world, it renders one arm and one cube (devlog 000's
+video of 16 cubes cannot happen).
+"""
+import gymnasium
+import numpy as np
+
+from envs.vector import BatchedEnv
+
+
+class SingleEnv(gymnasium.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, task="lift", reward="v19", render_mode=None, render_size=(240, 320), **env_kwargs):
+        self.vec = BatchedEnv(task=task, reward=reward, num_envs=1, autoreset=False, **env_kwargs)
+        self.observation_space = self.vec.single_observation_space
+        self.action_space = self.vec.single_action_space
+        self.render_mode = render_mode
+        self.render_size = tuple(render_size)
+        self.metadata = {**self.metadata, "render_fps": self.vec.cfg.control_hz}
+
+    @property
+    def task(self):
+        return self.vec.task
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        obs, _ = self.vec.reset(seed=seed, options=options)
+        return _first(obs), {}
+
+    def step(self, action):
+        action = np.asarray(action)
+        if action.shape != (6,):
+            raise ValueError(f"action must have shape (6,) (5 arm joints + gripper), got {action.shape}")
+        obs, reward, terminated, truncated, infos = self.vec.step(action[None])
+        info = {"is_success": bool(infos["success"][0])}
+        if "final_info" in infos:   # the episode's statistics, as the vector env reports them
+            info["episode"] = {k: v[0].item() for k, v in infos["final_info"].items() if not k.startswith("_")}
+        return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render_frames(self):
+        """{"front": HxWx3, "wrist": HxWx3} uint8 images of the current state."""
+        h, w = self.render_size
+        return {cam: self.vec.render_env(0, cam, h, w) for cam in ("front", "wrist")}
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            frames = self.render_frames()
+            return np.concatenate([frames["front"], frames["wrist"]], axis=1)
+        return None
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        return self.vec.compute_reward(achieved_goal, desired_goal, info)
+
+    def close(self):
+        self.vec.close()
+
+
+def _first(obs):
+    return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
+
+
+def make_env(task, reward, **kwargs):
+    return SingleEnv(task=task, reward=reward, **kwargs)

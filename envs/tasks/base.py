@@ -1,0 +1,229 @@
+"""What the SO-101 tabletop tasks share: settings, the arm's action interface, episode initialisation
+(curriculum and domain randomisation, written as state for the reset envs only), the state
+observation and the step state that rewards are computed from.
+
+A task subclass adds only what makes it that task: `init_goal` (where to go), `evaluate` (is it
+done), and its extra observation entries. Everything is batched: arrays have the env index first.
+"""
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from envs import rewards
+from envs.backends.mujoco import MujocoBatch
+from envs.ik import top_down_ik
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+OBS_MODES = ("state", "pixels", "state+pixels", "goal")
+CUBE_HALF = 0.0125
+ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
+GRIPPER_OPEN, GRIPPER_CLOSED = 1.0, -0.17
+
+
+@dataclass
+class TaskConfig:
+    """Env settings. Every field is a key of the `env:` block of params.yaml."""
+    max_episode_steps: int = 200        # time limit; reaching it is a truncation, not a termination
+    action_scale: float = 0.04          # rad of joint-target change per step at action = +-1
+    control_hz: float = 50.0            # policy steps per simulated second (physics runs at 500 Hz)
+    lift_height: float = 0.05           # m the cube's bottom must rise above the table
+    hold_steps: int = 10                # consecutive steps held above lift_height for success
+    curriculum_stage: int = 0           # 0 arm at rest, 1 gripper above cube, 2 jaws around cube, 3 cube grasped
+    domain_randomization: bool = True   # cube pose, friction, mass; colours and lighting for pixels
+    obs_mode: str = "state"             # one of OBS_MODES
+    image_size: int = 84                # wrist camera resolution (square)
+    frame_stack: int = 1                # wrist frames stacked along channels in pixel modes
+    goal_tolerance: float = 0.02        # m, pick_place success radius
+
+    def __post_init__(self):
+        if self.obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode {self.obs_mode!r} is not one of {list(OBS_MODES)}")
+        if self.curriculum_stage not in (0, 1, 2, 3):
+            raise ValueError(f"curriculum_stage {self.curriculum_stage!r} is not one of [0, 1, 2, 3]")
+        for name in ("max_episode_steps", "action_scale", "control_hz", "lift_height", "image_size",
+                     "frame_stack", "goal_tolerance"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.hold_steps < 1:
+            raise ValueError(f"hold_steps must be >= 1, got {self.hold_steps!r}")
+
+    @classmethod
+    def from_kwargs(cls, **kwargs):
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise TypeError(f"unknown env setting(s) {unknown}; valid: {valid}")
+        return cls(**kwargs)
+
+
+@dataclass
+class StepState:
+    """Batched quantities a reward version may use (all arrays have the env index first)."""
+    grasp_pos: np.ndarray          # (N, 3) point between the jaw pads
+    moving_finger_pos: np.ndarray  # (N, 3)
+    fixed_finger_pos: np.ndarray   # (N, 3)
+    cube_pos: np.ndarray           # (N, 3) centre
+    cube_quat: np.ndarray          # (N, 4) w x y z
+    cube_height: np.ndarray        # (N,) cube bottom above the table
+    grasped: np.ndarray            # (N,) bool, both jaws touch the cube
+    lifted: np.ndarray             # (N,) bool, grasped and above lift_height
+    hold_count: np.ndarray         # (N,) consecutive lifted steps
+    success: np.ndarray            # (N,) bool, the task's success test this step
+    goal_pos: np.ndarray           # (N, 3) pick_place goal (the cube's spawn point for lift)
+    action: np.ndarray             # (N, 6) the action just applied, clipped to [-1, 1]
+    lift_height: float
+    hold_steps: int
+
+
+# State observation, in order; bounds are generous physical limits, so a value outside them means
+# the simulation blew up (the sanity check looks for exactly that).
+STATE_LAYOUT = [
+    ("joint_pos", 6, -3.0, 3.0),
+    ("joint_vel", 6, -50.0, 50.0),
+    ("grasp_pos", 3, -1.5, 1.5),
+    ("moving_finger_pos", 3, -1.5, 1.5),
+    ("fixed_finger_pos", 3, -1.5, 1.5),
+    ("cube_pos", 3, -1.5, 1.5),
+    ("cube_quat", 4, -1.0, 1.0),
+    ("cube_minus_grasp", 3, -3.0, 3.0),
+    ("gripper_opening", 1, -0.5, 1.5),   # gripper joint / GRIPPER_OPEN
+    ("grasped", 1, 0.0, 1.0),
+]
+
+
+class TabletopTask:
+    name = None
+    goal_layout = []              # extra state entries, appended after STATE_LAYOUT
+    show_goal = False             # draw the goal marker in camera images
+
+    def __init__(self, cfg: TaskConfig, num_envs: int, reward: str):
+        self.cfg = cfg
+        self.reward_version = reward
+        self.reward_fn = rewards.get(self.name, reward)
+        self.num_envs = num_envs
+        self.physics = MujocoBatch(ASSETS / "tabletop.xml", num_envs, 1.0 / cfg.control_hz,
+                                   contact_pairs=[("cube", "fixed_jaw"), ("cube", "moving_jaw")])
+        p = self.physics
+        self.arm_qpos = np.array([p.joint_qpos_adr(j) for j in ARM_JOINTS])
+        self.arm_dof = np.array([p.joint_dof_adr(j) for j in ARM_JOINTS])
+        self.cube_qpos = p.joint_qpos_adr("cube")
+        self.sites = {s: p.site_id(s) for s in ("grasp", "moving_finger", "fixed_finger", "goal")}
+        self.cube_geom, self.cube_body = p.geom_id("cube"), p.body_id("cube")
+        self.table_geom = p.geom_id("table")
+        self.rest_qpos = p.keyframe_qpos("rest")
+        self.ctrl_low, self.ctrl_high = p.ctrl_range[:, 0], p.ctrl_range[:, 1]
+        self.target = np.tile(self.rest_qpos[:6], (num_envs, 1))   # actuator targets
+        self.hold_count = np.zeros(num_envs, dtype=np.int64)
+        self.goal = np.zeros((num_envs, 3))
+        self.cube_spawn = np.zeros((num_envs, 3))
+        self.last_action = np.zeros((num_envs, 6))
+        base = p.base
+        self._base_friction = base.geom_friction[self.cube_geom, 0]
+        self._base_mass = base.body_mass[self.cube_body]
+        self._base_cube_rgba = base.geom_rgba[self.cube_geom].copy()
+        self._base_table_rgba = base.geom_rgba[self.table_geom].copy()
+
+    # --- episode initialisation ---------------------------------------------------------------
+    def reset(self, env_ids, rngs):
+        """Start a new episode in each env of env_ids, drawing from that env's own generator."""
+        for i in env_ids:
+            rng = rngs[i]
+            dr = self.cfg.domain_randomization
+            cube_xy = np.array([0.2, 0.0]) + (rng.uniform(-0.02, 0.02, 2) if dr else 0.0)
+            yaw = rng.uniform(-np.pi / 4, np.pi / 4) if dr else 0.0
+            self.cube_spawn[i] = [*cube_xy, CUBE_HALF]
+            self.goal[i] = self.init_goal(rng, self.cube_spawn[i])
+            qpos = self.rest_qpos.copy()
+            qpos[self.cube_qpos:self.cube_qpos + 7] = [*self.cube_spawn[i], np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)]
+            arm, gripper = self._curriculum_pose(self.cube_spawn[i], yaw, rng if dr else None)
+            qpos[self.arm_qpos[:5]] = arm
+            qpos[self.arm_qpos[5]] = gripper[0]
+            self.target[i] = [*arm, gripper[1]]
+            if dr:
+                self._randomize_model(i, rng)
+            self.physics.set_state(i, qpos, self.target[i])
+            self.physics.set_site_pos(i, self.sites["goal"], self.goal[i])
+            self.hold_count[i] = 0
+            self.last_action[i] = 0.0
+
+    def _curriculum_pose(self, cube, yaw, rng):
+        """Arm joints and (gripper position, gripper target) for the curriculum stage."""
+        stage = self.cfg.curriculum_stage
+        if stage == 0:
+            arm = self.rest_qpos[:5] + (rng.uniform(-0.05, 0.05, 5) if rng is not None else 0.0)
+            return arm, (self.rest_qpos[5], self.rest_qpos[5])
+        height = {1: 0.06, 2: 0.0, 3: 0.0}[stage]
+        arm = top_down_ik(cube + [0.0, 0.0, height], yaw)
+        # Stage 3 starts with the moving jaw touching the cube's edge and its target closed.
+        return arm, (0.66, GRIPPER_CLOSED) if stage == 3 else (GRIPPER_OPEN, GRIPPER_OPEN)
+
+    def _randomize_model(self, i, rng):
+        p = self.physics
+        p.set_geom_friction(i, self.cube_geom, self._base_friction * rng.uniform(0.7, 1.3))
+        p.set_body_mass(i, self.cube_body, self._base_mass * rng.uniform(0.7, 1.5))
+        p.set_geom_rgba(i, self.cube_geom, np.clip(self._base_cube_rgba + [*rng.uniform(-0.15, 0.15, 3), 0], 0, 1))
+        p.set_geom_rgba(i, self.table_geom, np.clip(self._base_table_rgba + [*rng.uniform(-0.1, 0.1, 3), 0], 0, 1))
+        p.set_light_diffuse(i, 0, rng.uniform(0.3, 0.7, 3))
+
+    def init_goal(self, rng, cube_spawn):
+        return cube_spawn.copy()
+
+    # --- stepping -------------------------------------------------------------------------------
+    def apply_action(self, action):
+        """Delta joint targets: action in [-1, 1] moves each target by up to action_scale rad."""
+        self.last_action = action
+        self.target = np.clip(self.target + self.cfg.action_scale * action, self.ctrl_low, self.ctrl_high)
+        self.physics.step(self.target)
+
+    def read_state(self):
+        """The current StepState of every env, without changing anything."""
+        p, s = self.physics, self.sites
+        cube = p.qpos[:, self.cube_qpos:self.cube_qpos + 7]
+        grasped = p.touching[:, 0] & p.touching[:, 1]
+        cube_height = cube[:, 2] - CUBE_HALF
+        state = StepState(
+            grasp_pos=p.site_xpos[:, s["grasp"]], moving_finger_pos=p.site_xpos[:, s["moving_finger"]],
+            fixed_finger_pos=p.site_xpos[:, s["fixed_finger"]], cube_pos=cube[:, :3], cube_quat=cube[:, 3:],
+            cube_height=cube_height, grasped=grasped, lifted=grasped & (cube_height >= self.cfg.lift_height),
+            hold_count=self.hold_count.copy(), success=np.zeros(self.num_envs, dtype=bool),
+            goal_pos=self.goal.copy(), action=self.last_action,
+            lift_height=self.cfg.lift_height, hold_steps=self.cfg.hold_steps)
+        state.success = self.evaluate(state)
+        return state
+
+    def step_state(self):
+        """read_state after a physics step, advancing the hold counters (call once per step)."""
+        state = self.read_state()
+        self.hold_count = np.where(state.lifted, self.hold_count + 1, 0)
+        state.hold_count = self.hold_count.copy()
+        state.success = self.evaluate(state)
+        return state
+
+    def evaluate(self, state):
+        raise NotImplementedError
+
+    def terminated(self, state):
+        """A real termination: the cube fell off the table (no bootstrapping past it)."""
+        return state.cube_pos[:, 2] < -0.05
+
+    # --- observations -------------------------------------------------------------------------
+    def state_layout(self):
+        return STATE_LAYOUT + self.goal_layout
+
+    def observe_state(self, state):
+        p = self.physics
+        parts = [p.qpos[:, self.arm_qpos], p.qvel[:, self.arm_dof], state.grasp_pos, state.moving_finger_pos,
+                 state.fixed_finger_pos, state.cube_pos, state.cube_quat, state.cube_pos - state.grasp_pos,
+                 p.qpos[:, self.arm_qpos[5:]] / GRIPPER_OPEN, state.grasped[:, None]]
+        parts += self.goal_observation(state)
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def goal_observation(self, state):
+        return []
+
+    def render(self, i, camera, height, width):
+        return self.physics.render(i, camera, height, width, show_sites=(2,) if self.show_goal else ())
+
+    def close(self):
+        self.physics.close()

@@ -1,0 +1,230 @@
+"""BatchedEnv: N envs of one task in one process, as a Gymnasium 1.x VectorEnv.
+
+Autoreset mode SAME_STEP: the step that ends env i's episode returns env i's *reset* observation;
+the episode's last observation is infos["final_obs"][i] and its statistics are in
+infos["final_info"] (Gymnasium's masked-dict format: final_info["return"][i] is valid where
+infos["_final_info"][i]). Stable-Baselines3 expects the same (see envs/sb3.py).
+
+What this file guarantees, each covered by a test in tests/test_vector.py:
+- Episode statistics live here, per env, and are reset only when that env's episode ends: an
+  episode of 300 steps collected in rollouts of 128 is reported as 300 steps with its whole return
+  (devlog 000's first bug), however the training loop slices its rollouts.
+- Resetting env i writes env i's state only (devlog 000's second bug): partial resets, with
+  reset(options={"reset_mask": mask}), leave the other envs bit-identical.
+- Every finished episode reports success in final_info (devlog 001's 0% success rate).
+- Wrong action shapes, NaN actions and non-finite observations or rewards raise at once, naming
+  the env and the step.
+"""
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from envs.tasks import TaskConfig, get_task
+
+EPISODE_STATS = ("return", "episode_len", "success_once", "success_at_end", "max_cube_z", "grasp_steps")
+
+
+class BatchedEnv(VectorEnv):
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, task="lift", reward="v19", num_envs=1, seed=None, autoreset=True, **env_kwargs):
+        self.cfg = TaskConfig.from_kwargs(**env_kwargs)
+        self.task = get_task(task)(self.cfg, num_envs, reward)
+        self.task_name, self.reward_version = task, reward
+        self.num_envs = num_envs
+        self.autoreset = autoreset
+        if self.cfg.obs_mode == "goal" and not hasattr(self.task.reward_fn, "goal_reward"):
+            from envs import rewards
+            usable = [v for v in rewards.available(task) if hasattr(rewards.get(task, v), "goal_reward")]
+            raise ValueError(f"obs_mode 'goal' needs a reward computable from goals; reward {reward!r} of "
+                             f"task {task!r} is not. Versions that are: {usable}")
+        self.single_action_space = spaces.Box(-1.0, 1.0, (6,), dtype=np.float32)
+        self.single_observation_space = self._observation_space()
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.render_mode = None
+        self._rngs = [np.random.default_rng(None if seed is None else seed + i) for i in range(num_envs)]
+        self._elapsed = np.zeros(num_envs, dtype=np.int64)
+        self._stats = {}
+        self._components = {}
+        self._clear_stats(np.arange(num_envs))
+        self._done = np.zeros(num_envs, dtype=bool)
+        self._state_obs = None
+        self._frames = None  # (N, frame_stack, 3, H, W) uint8, newest last
+        self._needs_reset = True
+
+    # --- spaces ---------------------------------------------------------------------------------
+    def _observation_space(self):
+        layout = self.task.state_layout()
+        low = np.concatenate([np.full(n, lo) for _, n, lo, _ in layout]).astype(np.float32)
+        high = np.concatenate([np.full(n, hi) for _, n, _, hi in layout]).astype(np.float32)
+        state = spaces.Box(low, high, dtype=np.float32)
+        size = self.cfg.image_size
+        pixels = spaces.Box(0, 255, (3 * self.cfg.frame_stack, size, size), dtype=np.uint8)
+        goal = spaces.Box(-1.5, 1.5, (3,), dtype=np.float32)
+        return {"state": state, "pixels": pixels,
+                "state+pixels": spaces.Dict({"state": state, "pixels": pixels}),
+                "goal": spaces.Dict({"observation": state, "achieved_goal": goal, "desired_goal": goal}),
+                }[self.cfg.obs_mode]
+
+    # --- reset ----------------------------------------------------------------------------------
+    def reset(self, *, seed=None, options=None):
+        """Reset all envs, or only those in options["reset_mask"] (the others are untouched).
+        seed: an int (env i gets seed + i, as in Gymnasium) or a list of per-env seeds."""
+        options = options or {}
+        unknown = sorted(set(options) - {"reset_mask"})
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {unknown}; valid: ['reset_mask']")
+        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs)), dtype=bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        if self._needs_reset and not mask.all():
+            raise RuntimeError("the first reset() must reset every env")
+        ids = np.flatnonzero(mask)
+        if seed is not None:
+            seeds = [seed + i for i in range(self.num_envs)] if np.isscalar(seed) else list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+            for i in ids:
+                self._rngs[i] = np.random.default_rng(seeds[i])
+        self.task.reset(ids, self._rngs)
+        self._elapsed[ids] = 0
+        self._done[ids] = False
+        self._clear_stats(ids)
+        self._observe(self.task.read_state(), ids, new_episode=True)
+        self._needs_reset = False
+        return self._current_obs(), {}
+
+    # --- step -----------------------------------------------------------------------------------
+    def step(self, actions):
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        actions = self._check_actions(actions)
+        if not self.autoreset and self._done.any():
+            raise RuntimeError(f"env(s) {np.flatnonzero(self._done).tolist()} finished; call reset() first")
+        self.task.apply_action(actions)
+        state = self.task.step_state()
+        reward, components = self.task.reward_fn.compute(state)
+        reward = np.asarray(reward, dtype=np.float64)
+        self._elapsed += 1
+        self._check_finite("reward", reward)
+        terminated = self.task.terminated(state)
+        truncated = (self._elapsed >= self.cfg.max_episode_steps) & ~terminated
+        self._update_stats(state, reward, components)
+        all_ids = np.arange(self.num_envs)
+        self._observe(state, all_ids, new_episode=False)
+        infos = {"success": state.success.copy(), "_success": np.ones(self.num_envs, dtype=bool)}
+        done = terminated | truncated
+        if done.any():
+            ids = np.flatnonzero(done)
+            infos.update(self._final_infos(ids, state, done))
+            if self.autoreset:
+                self.task.reset(ids, self._rngs)
+                self._elapsed[ids] = 0
+                self._clear_stats(ids)
+                self._observe(self.task.read_state(), ids, new_episode=True)
+            else:
+                self._done |= done
+        return self._current_obs(), reward, terminated, truncated, infos
+
+    def _check_actions(self, actions):
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.shape != (self.num_envs, 6):
+            raise ValueError(f"actions must have shape ({self.num_envs}, 6) (num_envs, joints: "
+                             f"5 arm joints + gripper), got {actions.shape}")
+        bad = ~np.isfinite(actions).all(axis=1)
+        if bad.any():
+            raise ValueError(f"non-finite action for env(s) {np.flatnonzero(bad).tolist()}: "
+                             f"{actions[bad][0].tolist()}")
+        return np.clip(actions, -1.0, 1.0)
+
+    def _check_finite(self, what, values):
+        flat = values.reshape(self.num_envs, -1)
+        bad = ~np.isfinite(flat).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise FloatingPointError(f"non-finite {what} in env {i} at episode step {self._elapsed[i]} "
+                                     f"(task {self.task_name}, reward {self.reward_version}): {flat[i].tolist()[:8]}")
+
+    # --- observations -----------------------------------------------------------------------------
+    def _observe(self, state, ids, new_episode):
+        """Refresh the observation rows of envs `ids` from the current physics state."""
+        obs = self.task.observe_state(state)
+        self._check_finite("observation", obs)
+        if self._state_obs is None:
+            self._state_obs = obs
+        self._state_obs[ids] = obs[ids]
+        if self.cfg.obs_mode in ("pixels", "state+pixels"):
+            size, k = self.cfg.image_size, self.cfg.frame_stack
+            if self._frames is None:
+                self._frames = np.zeros((self.num_envs, k, 3, size, size), dtype=np.uint8)
+            frames = np.stack([self.task.render(i, "wrist", size, size).transpose(2, 0, 1) for i in ids])
+            if new_episode:   # a new episode's stack is its first frame repeated
+                self._frames[ids] = frames[:, None]
+            else:
+                self._frames[ids, :-1] = self._frames[ids, 1:]
+                self._frames[ids, -1] = frames
+
+    def _current_obs(self):
+        mode = self.cfg.obs_mode
+        state = self._state_obs.copy()
+        if mode == "state":
+            return state
+        pixels = None if self._frames is None else self._frames.reshape(self.num_envs, -1, *self._frames.shape[-2:]).copy()
+        if mode == "pixels":
+            return pixels
+        if mode == "state+pixels":
+            return {"state": state, "pixels": pixels}
+        return {"observation": state, "achieved_goal": self.task.read_state().cube_pos.astype(np.float32),
+                "desired_goal": self.task.goal.astype(np.float32)}
+
+    # --- episode statistics ---------------------------------------------------------------------
+    def _clear_stats(self, ids):
+        for key, dtype in zip(EPISODE_STATS, (np.float64, np.int64, bool, bool, np.float64, np.int64)):
+            self._stats.setdefault(key, np.zeros(self.num_envs, dtype=dtype))[ids] = 0
+        self._stats["max_cube_z"][ids] = -np.inf
+        for values in self._components.values():
+            values[ids] = 0.0
+
+    def _update_stats(self, state, reward, components):
+        s = self._stats
+        s["return"] += reward
+        s["episode_len"] += 1
+        s["success_once"] |= state.success
+        s["success_at_end"] = state.success.copy()
+        s["max_cube_z"] = np.maximum(s["max_cube_z"], state.cube_pos[:, 2])
+        s["grasp_steps"] += state.grasped
+        for name, value in components.items():
+            self._components.setdefault(name, np.zeros(self.num_envs))
+            self._components[name] += value
+
+    def _final_infos(self, ids, state, done):
+        final_info = {}
+        for key, values in self._stats.items():
+            final_info[key] = np.where(done, values, np.zeros_like(values))
+            final_info["_" + key] = done.copy()
+        for name, values in self._components.items():
+            final_info[f"reward/{name}"] = np.where(done, values, 0.0)
+            final_info[f"_reward/{name}"] = done.copy()
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        current = self._current_obs()
+        for i in ids:
+            final_obs[i] = ({k: v[i] for k, v in current.items()} if isinstance(current, dict) else current[i])
+        return {"final_info": final_info, "_final_info": done.copy(), "final_obs": final_obs,
+                "_final_obs": done.copy()}
+
+    # --- goals, rendering, closing ------------------------------------------------------------------
+    def compute_reward(self, achieved_goal, desired_goal, info=None):
+        """Vectorised goal reward for HER (obs_mode="goal"); works on any leading batch shape."""
+        return self.task.reward_fn.goal_reward(achieved_goal, desired_goal, self.cfg.goal_tolerance)
+
+    def render_env(self, i, camera="front", height=240, width=320):
+        return self.task.render(i, camera, height, width)
+
+    def close_extras(self, **kwargs):
+        self.task.close()
+
+
+def make_vec_env(task, reward, num_envs, seed=None, **env_kwargs):
+    return BatchedEnv(task=task, reward=reward, num_envs=num_envs, seed=seed, **env_kwargs)
