@@ -25,11 +25,11 @@ import gymnasium
 from envs import rewards
 from envs.tasks import TASKS, TaskConfig
 from envs.vector import BatchedEnv, make_vec_env
-from envs.single import SingleEnv, make_env
+from envs.single import GoalEnv, SingleEnv, make_env
 from envs.sb3 import SB3VecEnv
 from envs.sanity import run_sanity
 
-__all__ = ["TASKS", "TaskConfig", "BatchedEnv", "SingleEnv", "SB3VecEnv", "make_vec_env", "make_env",
+__all__ = ["TASKS", "TaskConfig", "BatchedEnv", "SingleEnv", "GoalEnv", "SB3VecEnv", "make_vec_env", "make_env",
            "run_sanity", "rewards"]
 
 # gymnasium.make("SO101Lift-v0", reward="v19", ...) for the single env.
@@ -37,5 +37,5 @@ for _id, _task, _mode in [("SO101Lift-v0", "lift", "state"),
                           ("SO101PickPlace-v0", "pick_place", "state"),
                           ("SO101PickPlaceGoal-v0", "pick_place", "goal")]:
     if _id not in gymnasium.registry:
-        gymnasium.register(id=_id, entry_point="envs.single:SingleEnv",
+        gymnasium.register(id=_id, entry_point="envs.single:make_env",
                            kwargs={"task": _task, "obs_mode": _mode})

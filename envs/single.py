@@ -4,6 +4,10 @@ It is a BatchedEnv of one env without autoreset, so it runs exactly the same tas
 reward code as training, and a finished episode stays on screen until reset() (a video ends on the
 episode's real last frame). Being its own world, it renders one arm and one cube (devlog 000's
 video of 16 cubes cannot happen).
+
+Through gymnasium.make, every env setting is a keyword argument except max_episode_steps, which
+Gymnasium keeps for its own TimeLimit wrapper; the env's time limit (where it reports the episode's
+statistics in info["episode"]) is then its default, 200. Use make_env(..., max_episode_steps=n).
 """
 import gymnasium
 import numpy as np
@@ -52,16 +56,21 @@ class SingleEnv(gymnasium.Env):
             return np.concatenate([frames["front"], frames["wrist"]], axis=1)
         return None
 
-    def compute_reward(self, achieved_goal, desired_goal, info):
-        return self.vec.compute_reward(achieved_goal, desired_goal, info)
-
     def close(self):
         self.vec.close()
+
+
+class GoalEnv(SingleEnv):
+    """obs_mode="goal": the goal-conditioned form (a compute_reward is what marks a GoalEnv to SB3)."""
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        return self.vec.compute_reward(achieved_goal, desired_goal, info)
 
 
 def _first(obs):
     return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
 
 
-def make_env(task, reward, **kwargs):
-    return SingleEnv(task=task, reward=reward, **kwargs)
+def make_env(task="lift", reward="v19", **kwargs):
+    cls = GoalEnv if kwargs.get("obs_mode") == "goal" else SingleEnv
+    return cls(task=task, reward=reward, **kwargs)

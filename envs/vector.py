@@ -104,10 +104,14 @@ class BatchedEnv(VectorEnv):
         if not self.autoreset and self._done.any():
             raise RuntimeError(f"env(s) {np.flatnonzero(self._done).tolist()} finished; call reset() first")
         self.task.apply_action(actions)
+        self._elapsed += 1
+        if self.task.physics.unstable.any():
+            i = int(np.flatnonzero(self.task.physics.unstable)[0])
+            raise FloatingPointError(f"non-finite or exploding simulation state in env {i} at episode step "
+                                     f"{self._elapsed[i]} (task {self.task_name}, reward {self.reward_version})")
         state = self.task.step_state()
         reward, components = self.task.reward_fn.compute(state)
         reward = np.asarray(reward, dtype=np.float64)
-        self._elapsed += 1
         self._check_finite("reward", reward)
         terminated = self.task.terminated(state)
         truncated = (self._elapsed >= self.cfg.max_episode_steps) & ~terminated

@@ -16,6 +16,10 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+_INSTABILITY_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
+                         mujoco.mjtWarning.mjWARN_BADQPOS)
+
+
 class MujocoBatch:
     """The physics interface a task uses; the Genesis backend implements the same methods."""
 
@@ -38,6 +42,9 @@ class MujocoBatch:
         ids = [(self.geom_id(a), self.geom_id(b)) for a, b in contact_pairs]
         self._pair_codes = np.array([min(a, b) * base.ngeom + max(a, b) for a, b in ids], dtype=np.int64)
         self.touching = np.zeros((num_envs, len(ids)), dtype=bool)
+        # MuJoCo answers a blown-up simulation by silently resetting that env's data (with only a
+        # printed warning); we count those warnings so the env can stop with a clear error instead.
+        self.unstable = np.zeros(num_envs, dtype=bool)
         self._renderers = {}
         for i in range(num_envs):
             mujoco.mj_resetData(self.models[i], self.datas[i])
@@ -75,16 +82,18 @@ class MujocoBatch:
         for i, (m, d) in enumerate(zip(self.models, self.datas)):
             d.ctrl[:] = ctrl[i]
             mujoco.mj_step(m, d, self.substeps)
+            self.unstable[i] = any(d.warning[w].number for w in _INSTABILITY_WARNINGS)
             self._refresh(m, d)
             self._read(i)
 
     def set_state(self, i, qpos, ctrl):
         """Put env i at rest in configuration qpos with actuator targets ctrl; other envs untouched."""
         m, d = self.models[i], self.datas[i]
-        mujoco.mj_resetData(m, d)  # also clears warm-starts, so a reset state evolves deterministically
+        mujoco.mj_resetData(m, d)  # also clears warm-starts and warnings: a reset state evolves deterministically
         d.qpos[:] = qpos
         d.ctrl[:] = ctrl
         mujoco.mj_forward(m, d)
+        self.unstable[i] = False
         self._read(i)
 
     @staticmethod
