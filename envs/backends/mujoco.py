@@ -12,12 +12,15 @@ import copy
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless offscreen rendering (EGL/Mesa on CPU machines)
+# Mesa's software rasteriser starts a thread per core; for 84x84 frames the threads cost more than
+# they save and fight the training process for cores (benchmarks/env_speed.py: 903 vs 670 steps/s).
+os.environ.setdefault("LP_NUM_THREADS", "1")
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-_INSTABILITY_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
-                         mujoco.mjtWarning.mjWARN_BADQPOS)
+_INSTABILITY_WARNINGS = np.array([mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
+                                  mujoco.mjtWarning.mjWARN_BADQPOS], dtype=int)
 
 
 class MujocoBatch:
@@ -37,10 +40,12 @@ class MujocoBatch:
         self.qpos = np.zeros((num_envs, base.nq))
         self.qvel = np.zeros((num_envs, base.nv))
         self.site_xpos = np.zeros((num_envs, base.nsite, 3))
-        self.site_xmat = np.zeros((num_envs, base.nsite, 9))
         # Contacts of interest, e.g. (cube, fixed_jaw): pair k is touching in env i -> touching[i, k].
+        # A contact (g1, g2) is coded g1 * ngeom + g2, in both orders, and matched by one comparison.
         ids = [(self.geom_id(a), self.geom_id(b)) for a, b in contact_pairs]
-        self._pair_codes = np.array([min(a, b) * base.ngeom + max(a, b) for a, b in ids], dtype=np.int64)
+        self._pair_codes = np.array([a * base.ngeom + b for a, b in ids] + [b * base.ngeom + a for a, b in ids],
+                                    dtype=np.int64)
+        self._code_weights = np.array([base.ngeom, 1])
         self.touching = np.zeros((num_envs, len(ids)), dtype=bool)
         # MuJoCo answers a blown-up simulation by silently resetting that env's data (with only a
         # printed warning); we count those warnings so the env can stop with a clear error instead.
@@ -82,7 +87,7 @@ class MujocoBatch:
         for i, (m, d) in enumerate(zip(self.models, self.datas)):
             d.ctrl[:] = ctrl[i]
             mujoco.mj_step(m, d, self.substeps)
-            self.unstable[i] = any(d.warning[w].number for w in _INSTABILITY_WARNINGS)
+            self.unstable[i] = d.warning.number[_INSTABILITY_WARNINGS].any()
             self._refresh(m, d)
             self._read(i)
 
@@ -108,18 +113,14 @@ class MujocoBatch:
         self.qpos[i] = d.qpos
         self.qvel[i] = d.qvel
         self.site_xpos[i] = d.site_xpos
-        self.site_xmat[i] = d.site_xmat
         if len(self._pair_codes):
-            n = d.ncon
-            if n:
-                g = d.contact.geom[:n]
-                codes = np.minimum(g[:, 0], g[:, 1]) * self.base.ngeom + np.maximum(g[:, 0], g[:, 1])
-                self.touching[i] = np.isin(self._pair_codes, codes)
-            else:
-                self.touching[i] = False
+            codes = d.contact.geom @ self._code_weights
+            hit = (codes[:, None] == self._pair_codes).any(axis=0)
+            self.touching[i] = hit.reshape(2, -1).any(axis=0)
 
     def site_xmat_of(self, site):
-        return self.site_xmat[:, site].reshape(-1, 3, 3)
+        """(N, 3, 3) orientation of a site in every env (read on demand: only controllers need it)."""
+        return np.stack([d.site_xmat[site].reshape(3, 3) for d in self.datas])
 
     # --- per-env model parameters (domain randomisation) -------------------------------------
     def set_geom_friction(self, i, geom, friction):
@@ -160,6 +161,18 @@ class MujocoBatch:
         self._renderers = {}
 
 
+def _gl_context_class():
+    """The offscreen GL context named by MUJOCO_GL (default egl), whatever was imported first."""
+    backend = os.environ.get("MUJOCO_GL", "egl").lower()
+    if backend == "osmesa":
+        from mujoco.osmesa import GLContext
+    elif backend == "glfw":
+        from mujoco.glfw import GLContext
+    else:
+        from mujoco.egl import GLContext
+    return GLContext
+
+
 class Renderer:
     """A minimal offscreen renderer that can draw any of the batch's models.
 
@@ -169,8 +182,7 @@ class Renderer:
     """
 
     def __init__(self, model, height, width, show_sites=()):
-        from mujoco.rendering.classic.gl_context import GLContext
-
+        GLContext = _gl_context_class()
         self.height, self.width = height, width
         # An offscreen buffer the size of the image: clearing and reading a larger one costs more
         # than drawing the scene.
