@@ -143,3 +143,15 @@ def test_pixel_observations_stack_frames_and_restart_stack_on_reset():
     assert trunc.all()
     assert np.array_equal(obs[:, :3], obs[:, 6:])            # the new episode's stack holds no old frame
     assert not np.array_equal(infos["final_obs"][0], obs[0])
+
+
+def test_cube_leaving_the_table_terminates_the_episode():
+    # A cube knocked off the table can't be recovered; it used to fall onto the floor and, once,
+    # bounce to z = 198 m. Now the episode terminates (no bootstrapping) the step it leaves the top.
+    env = envs.make_vec_env("lift", "v19", num_envs=2, seed=0)
+    env.reset(seed=0)
+    d = env.task.physics.datas[1]
+    d.qpos[env.task.cube_qpos:env.task.cube_qpos + 3] = [0.62, 0.0, 0.0125]   # past the table edge (0.60)
+    _, _, terminated, truncated, infos = env.step(np.zeros((2, 6)))
+    assert terminated.tolist() == [False, True] and not truncated.any()
+    assert infos["final_info"]["episode_len"][1] == 1

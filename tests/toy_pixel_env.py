@@ -21,10 +21,11 @@ class ToyReachVecEnv(gym.vector.VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs=4, size=32, frame_stack=3, action_dim=2, max_steps=20, speed=0.15,
-                 success_radius=0.1, seed=None):
+                 success_radius=0.1, fixed_target=None, seed=None):
         self.num_envs = num_envs
         self.size, self.frame_stack, self.max_steps = size, frame_stack, max_steps
         self.speed, self.success_radius = speed, success_radius
+        self.fixed_target = None if fixed_target is None else np.asarray(fixed_target, dtype=np.float64)
         self.single_observation_space = gym.spaces.Box(0, 255, (3 * frame_stack, size, size), np.uint8)
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
@@ -44,9 +45,12 @@ class ToyReachVecEnv(gym.vector.VectorEnv):
 
     def _reset_env(self, i):
         self.dot[i] = self.rng.uniform(0.05, 0.95, 2)
-        self.target[i] = self.rng.uniform(0.05, 0.95, 2)
+        self.target[i] = self.rng.uniform(0.05, 0.95, 2) if self.fixed_target is None else self.fixed_target
         while np.linalg.norm(self.dot[i] - self.target[i]) < 2 * self.success_radius:
-            self.target[i] = self.rng.uniform(0.05, 0.95, 2)
+            if self.fixed_target is None:
+                self.target[i] = self.rng.uniform(0.05, 0.95, 2)
+            else:
+                self.dot[i] = self.rng.uniform(0.05, 0.95, 2)
         self.t[i] = 0
         self.stack[i] = self._render(i)          # the first frame fills the whole stack
 

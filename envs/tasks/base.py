@@ -17,6 +17,7 @@ from envs.ik import top_down_ik
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 OBS_MODES = ("state", "pixels", "state+pixels", "goal")
 CUBE_HALF = 0.0125
+TABLE_CENTER, TABLE_HALF = np.array([0.15, 0.0]), 0.45   # the table geom of tabletop.xml
 ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 GRIPPER_OPEN, GRIPPER_CLOSED = 1.0, -0.17
 
@@ -204,8 +205,10 @@ class TabletopTask:
         raise NotImplementedError
 
     def terminated(self, state):
-        """A real termination: the cube fell off the table (no bootstrapping past it)."""
-        return state.cube_pos[:, 2] < -0.05
+        """A real termination (no bootstrapping past it): the cube left the table top, knocked or
+        flung off. The episode cannot recover it, and a cube falling freely is no training data."""
+        off_top = np.abs(state.cube_pos[:, :2] - TABLE_CENTER).max(axis=1) > TABLE_HALF
+        return off_top | (state.cube_pos[:, 2] < -0.02)
 
     # --- observations -------------------------------------------------------------------------
     def state_layout(self):

@@ -1,0 +1,177 @@
+"""Test helpers: throwaway copies of the project and each DAG tool's own view of the pipeline.
+
+The granularity tests run the real Snakemake and DVC on the real Snakefile, dvc.yaml and params,
+with each stage replaced by a fake that writes its declared outputs in milliseconds. A fake's
+output is a hash of its command line and of its input files, so, as with real stages, a changed
+parameter changes the stage's output and reruns what reads it, and an unchanged one does not.
+Every fake appends its stage instance name to ran.log: which stages ran is read from there.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "logs", ".snakemake", "__pycache__", ".dvc",
+                                "benchmarks", "*.egg-info", ".pytest_cache", "dvc.lock", "MUJOCO_LOG.TXT")
+
+FAKE_STAGE = r'''"Fake stage for DAG tests: writes the declared outputs of stage {name!r} (see tests/dagtools.py)."
+import hashlib, os, re, sys
+from pipeline.stages import STAGES, code_files
+
+stage = STAGES[{name!r}]
+files = re.findall(r"--(\S+) [{{](input|output)[.](\w+)[}}]", stage.args)   # (flag, kind, key)
+values, current = {{}}, None
+for a in sys.argv[1:]:
+    if a.startswith("--"):
+        current = values.setdefault(a[2:], [])
+    else:
+        current.append(a)
+h = hashlib.sha256(" ".join(f"{{k}}={{v}}" for k, v in sorted(values.items()) if k != "threads").encode())
+ident = {{k: values.get(k, [None])[0] for k in ("task", "reward", "backend", "algo", "seed")}}
+for f in code_files(stage, lambda c: c.format(**ident)):   # a code change changes the output, as for real
+    h.update(open(f, "rb").read())
+for flag, kind, key in files:
+    for p in values[flag] if kind == "input" else []:
+        paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else [p]
+        for f in paths:
+            h.update(open(f, "rb").read())
+for flag, kind, key in files:
+    for p in values[flag] if kind == "output" else []:
+        if stage.outputs[key].directory:
+            os.makedirs(p, exist_ok=True)
+            p = os.path.join(p, "result.txt")
+        os.makedirs(os.path.dirname(p) or ".", exist_ok=True)
+        open(p, "w").write(h.hexdigest())
+name = "-".join([stage.name] + [values[k][0] for k in ("algo",) if k in stage.each] +
+                ["seed" + values[k][0] for k in ("seed",) if k in stage.each])
+if "reward" in values:
+    name += "@" + values["reward"][0]
+open("ran.log", "a").write(name + "\n")
+'''
+
+
+def make_workspace(dest: Path, fake: bool = True) -> Path:
+    """A copy of the project in dest (no data, no venv); with fake=True the stages are fakes."""
+    shutil.copytree(ROOT, dest, ignore=IGNORE, dirs_exist_ok=True)
+    if fake:
+        from pipeline.stages import STAGES
+        for stage in STAGES.values():
+            (dest / "pipeline" / f"{stage.module}.py").write_text(FAKE_STAGE.format(name=stage.name))
+    return dest
+
+
+def tool_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["OMP_NUM_THREADS"] = "1"
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def ran(ws: Path) -> list[str]:
+    """Stage instances run since the last call (and forget them), e.g. "train-ppo-seed0@v19"."""
+    log = ws / "ran.log"
+    if not log.exists():
+        return []
+    names = log.read_text().split()
+    log.unlink()
+    return sorted(names)
+
+
+def git_init(ws: Path) -> None:
+    """DVC experiments need a git repository with a commit."""
+    run(["git", "init", "-q"], ws)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], ws)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "init"], ws)
+    run([str(VENV_BIN / "dvc"), "init", "-q"], ws)
+    run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-am", "dvc init"], ws)
+
+
+def set_param(ws: Path, key: str, value: str) -> None:
+    """Edit one scalar in params.yaml in place, as a user would (comments and layout kept)."""
+    path = ws / "params.yaml"
+    text = path.read_text()
+    *parents, leaf = key.split(".")
+    if parents:
+        block = re.search(rf"^{parents[0]}:\n((?:[ #].*\n|\n)*)", text, re.M)
+        body = re.sub(rf"^(\s+{leaf}:\s*)[^#\n]*?(\s*(#.*)?)$", rf"\g<1>{value}\g<2>", block.group(1), count=1,
+                      flags=re.M)
+        text = text[:block.start(1)] + body + text[block.end(1):]
+    else:
+        text = re.sub(rf"^({leaf}:\s*)[^#\n]*?(\s*(#.*)?)$", rf"\g<1>{value}\g<2>", text, count=1, flags=re.M)
+    path.write_text(text)
+
+
+# --- each tool's own view of the DAG ---------------------------------------------------------------
+
+def snakemake_dag(ws: Path, targets: list[str] | None = None) -> dict:
+    """{stage instance: {cmd, deps, outs, params, upstream}} from Snakemake's API."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
+
+    from pipeline.stages import IDENTITY, STAGES
+
+    old = os.getcwd()
+    os.chdir(ws)
+    sys.path.insert(0, str(ws))
+    try:
+        with SnakemakeApi(OutputSettings()) as api:
+            wf_api = api.workflow(resource_settings=ResourceSettings(cores=1),
+                                  config_settings=ConfigSettings(),
+                                  snakefile=ws / "Snakefile", workdir=ws)
+            dag_api = wf_api.dag(dag_settings=DAGSettings(targets=set(targets or []), forceall=True))
+            wf = dag_api.workflow_api._workflow
+            wf._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+            wf._build_dag()
+            dag = wf.dag
+            name_of = {}
+            for job in dag.jobs:
+                if job.rule.name == "all":
+                    continue
+                wc = job.wildcards_dict
+                name_of[job] = STAGES[job.rule.name].dvc_name(wc.get("algo"), wc.get("seed"))
+            out = {}
+            for job, name in name_of.items():
+                wc = job.wildcards_dict
+                flag_keys = [k for v in dict(job.params.items()).values() if isinstance(v, str)
+                             for k in re.findall(r"--(\S+) ", v + " ")]
+                params = [k for k in IDENTITY if k in wc] + (["backend"] if "backend" in dict(job.params.items()) else [])
+                cmd = job.shellcmd.split(" > ")[0].strip()
+                out[name] = {"cmd": re.sub(r" --threads \d+", "", cmd),
+                             "deps": sorted(map(str, job.input)), "outs": sorted(map(str, job.output)),
+                             "params": sorted(params + flag_keys),
+                             "upstream": sorted(name_of[d] for d in dag.dependencies[job] if d in name_of)}
+            return out
+    finally:
+        os.chdir(old)
+        sys.path.remove(str(ws))
+
+
+def dvc_dag(ws: Path) -> dict:
+    """{stage instance: {cmd, deps, outs, params, upstream}} from DVC's API."""
+    from dvc.repo import Repo
+
+    out = {}
+    with Repo(str(ws)) as repo:
+        graph = repo.index.graph
+        for stage in repo.index.stages:
+            params = [k for p in stage.params for k in p.params]
+            deps = [d.def_path for d in stage.deps if d not in stage.params]
+            out[stage.name] = {"cmd": re.sub(r" --threads \d+", "", stage.cmd),
+                               "deps": sorted(deps), "outs": sorted(o.def_path for o in stage.outs),
+                               "params": sorted(params),
+                               "upstream": sorted(s.name for s in graph.successors(stage))}
+    return out

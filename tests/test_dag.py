@@ -1,0 +1,135 @@
+"""The two DAG tools run the same pipeline, and each reruns exactly what a change affects.
+
+Uses the real Snakemake and DVC on the real Snakefile, dvc.yaml and params.yaml in a throwaway
+copy, with fake stages (tests/dagtools.py) so the whole file runs in about a minute.
+"""
+import subprocess
+import sys
+
+import pytest
+
+import dagtools as d
+
+SNAKEMAKE = [str(d.VENV_BIN / "snakemake"), "--cores", "1"]
+DVC = str(d.VENV_BIN / "dvc")
+ALGO_CHAIN = ["train-ppo-seed0", "train-sac-seed0", "evaluate-ppo", "evaluate-sac", "render-ppo", "render-sac",
+              "report"]
+
+
+def at(reward, names):
+    return sorted(f"{n}@{reward}" for n in names)
+
+
+def test_dvc_yaml_is_fresh():
+    """dvc.yaml is generated from pipeline/stages.py and params.yaml; it must be regenerated and
+    committed whenever either changes (`make dvc.yaml`)."""
+    proc = subprocess.run([sys.executable, "-m", "pipeline.dvcgen", "--check"], cwd=d.ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_snakemake_lint_is_clean():
+    proc = d.run([str(d.VENV_BIN / "snakemake"), "--lint"], d.ROOT, check=False)
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_dags_agree(tmp_path):
+    """Same stage instances, commands, deps, outs, params and edges, as each tool reports them."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.git_init(ws)
+    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
+    assert sorted(smk) == sorted(dvc)
+    for name in smk:
+        for field in ("cmd", "deps", "outs", "params", "upstream"):
+            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    # and the shape is the one the design asks for
+    assert dvc["sanity"]["upstream"] == []
+    assert dvc["train-ppo-seed0"]["upstream"] == ["sanity"]
+    assert "envs/rewards/lift/v19.py" in dvc["train-ppo-seed0"]["deps"]
+    assert not any("rewards/lift/v" in p for p in dvc["sanity"]["deps"]), "sanity must not depend on a reward"
+    assert not any(p.startswith("envs/") for p in dvc["report"]["deps"] if not p.startswith("data/"))
+
+
+def test_snakemake_granularity(tmp_path):
+    ws = d.make_workspace(tmp_path / "ws")
+    both = ["reports/lift_v19.md", "reports/lift_v11.md"]
+
+    def snake(*targets):
+        d.run(SNAKEMAKE + list(targets), ws)
+        return d.ran(ws)
+
+    first = snake()
+    assert first == sorted(["sanity"] + at("v19", ALGO_CHAIN)), first
+    assert snake() == [], "a no-op rerun must run nothing"
+
+    d.set_param(ws, "reward", "v11")
+    assert snake() == at("v11", ALGO_CHAIN), "changing reward must not rerun sanity"
+    assert snake(*both) == []
+
+    (ws / "envs/rewards/lift/v19.py").write_text((ws / "envs/rewards/lift/v19.py").read_text() + "\n# edited\n")
+    assert snake(*both) == at("v19", ALGO_CHAIN), "editing v19 reruns only v19's runs"
+
+    d.set_param(ws, "evaluation.episodes", "21")
+    assert snake() == at("v11", ["evaluate-ppo", "evaluate-sac", "report"])
+
+    d.set_param(ws, "ppo.learning_rate", "1.0e-3")
+    assert snake() == at("v11", ["train-ppo-seed0", "evaluate-ppo", "render-ppo", "report"])
+
+    d.set_param(ws, "render.fps", "30")
+    assert snake() == at("v11", ["render-ppo", "render-sac", "report"])
+
+
+def test_dvc_granularity(tmp_path):
+    ws = d.make_workspace(tmp_path / "ws")
+    d.git_init(ws)
+
+    def repro():
+        d.run([DVC, "repro", "-q"], ws)
+        return d.ran(ws)
+
+    assert repro() == sorted(["sanity"] + at("v19", ALGO_CHAIN))
+    assert repro() == [], "a no-op rerun must run nothing"
+
+    d.set_param(ws, "reward", "v11")
+    assert repro() == at("v11", ALGO_CHAIN), "changing reward must not rerun sanity"
+
+    (ws / "envs/rewards/lift/v19.py").write_text((ws / "envs/rewards/lift/v19.py").read_text() + "\n# edited\n")
+    assert repro() == [], "editing v19 must not touch v11's runs"
+    (ws / "envs/rewards/lift/v11.py").write_text((ws / "envs/rewards/lift/v11.py").read_text() + "\n# edited\n")
+    assert repro() == at("v11", ALGO_CHAIN)
+
+    d.set_param(ws, "evaluation.episodes", "21")
+    assert repro() == at("v11", ["evaluate-ppo", "evaluate-sac", "report"])
+
+    d.set_param(ws, "ppo.learning_rate", "1.0e-3")
+    assert repro() == at("v11", ["train-ppo-seed0", "evaluate-ppo", "render-ppo", "report"])
+
+    d.set_param(ws, "render.fps", "30")
+    assert repro() == at("v11", ["render-ppo", "render-sac", "report"])
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("reward", "v99", "valid: v11, v19"),
+    ("task", "stack", "valid: lift, pick_place"),
+    ("algos", "[ppo, dqn]", "valid: ppo, sac, her"),
+    ("ppo.learning_rate", "3e-4", "ppo.learning_rate"),
+])
+def test_snakemake_stops_on_bad_params(tmp_path, key, value, needle):
+    ws = d.make_workspace(tmp_path / "ws")
+    d.set_param(ws, key, value)
+    proc = d.run(SNAKEMAKE, ws, check=False)
+    assert proc.returncode != 0
+    assert needle in proc.stdout + proc.stderr
+    assert d.ran(ws) == [], "nothing may run on invalid params"
+
+
+def test_dvc_stops_before_training_on_unknown_reward(tmp_path):
+    """DVC has no parse-time hook: the sanity stage may run, but no training starts, and the error
+    names the missing reward module."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.git_init(ws)
+    d.set_param(ws, "reward", "v99")
+    proc = d.run([DVC, "repro"], ws, check=False)
+    assert proc.returncode != 0
+    assert "envs/rewards/lift/v99.py" in proc.stdout + proc.stderr
+    assert not any(n.startswith("train") for n in d.ran(ws))

@@ -1,0 +1,110 @@
+"""params.yaml: both YAML parsers agree on it, and the schema rejects bad input naming valid values."""
+import copy
+import io
+import subprocess
+import sys
+
+import pytest
+import yaml
+from ruamel.yaml import YAML
+
+from pipeline import config as cfg
+
+FILES = [cfg.PARAMS_FILE, cfg.PARAMS_FILE.parent / "config" / "smoke.yaml"]
+
+
+def _plain(x):
+    """ruamel's round-trip types (CommentedMap, ScalarFloat, ...) as plain Python values."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    for t in (bool, int, float, str):
+        if isinstance(x, t):
+            return t(x)
+    return x
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_pyyaml_and_ruamel_read_the_same(path):
+    """Snakemake reads with PyYAML (YAML 1.1), DVC with ruamel round-trip (YAML 1.2): 3e-4 or yes
+    would be a string to one and a number or bool to the other."""
+    text = path.read_text()
+    a = yaml.safe_load(text)
+    b = _plain(YAML(typ="rt").load(io.StringIO(text)))
+    assert a == b
+
+    def types(x):
+        return {k: types(v) for k, v in x.items()} if isinstance(x, dict) else (
+            [types(v) for v in x] if isinstance(x, list) else type(x).__name__)
+    assert types(a) == types(b)
+
+
+def test_default_and_smoke_params_are_valid():
+    params = cfg.load()
+    cfg.validate(params)
+    cfg.validate(cfg.merge(params, cfg.load(FILES[1])))
+
+
+def test_smoke_keeps_the_dag_shape():
+    """dvc.yaml fits both files only if algos and seeds are the same."""
+    smoke = cfg.load(FILES[1])
+    assert "algos" not in smoke and "seeds" not in smoke
+
+
+def _errors(mutate):
+    params = copy.deepcopy(cfg.load())
+    mutate(params)
+    with pytest.raises(cfg.ParamsError) as e:
+        cfg.validate(params)
+    return str(e.value)
+
+
+def test_errors_name_the_key_and_valid_values():
+    assert "valid: lift, pick_place" in _errors(lambda p: p.update(task="stack"))
+    assert "reward: unknown reward version 'v20' for task lift; valid: v11, v19" in _errors(
+        lambda p: p.update(reward="v20"))
+    assert "valid: ppo, sac, her" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
+    assert "ppo.learning_rate" in _errors(lambda p: p["ppo"].update(learning_rate="3e-4"))
+    assert "env.obs_mode: got 'rgb'; expected one of state, pixels, state+pixels" in _errors(
+        lambda p: p["env"].update(obs_mode="rgb"))
+    msg = _errors(lambda p: p["env"].update(max_steps=100))
+    assert "env.max_steps: unknown key; valid keys: max_episode_steps" in msg
+    assert "her needs a goal-conditioned task" in _errors(lambda p: p.update(algos=["her"]))
+    assert "seeds" in _errors(lambda p: p.update(seeds=[0, 0]))
+
+
+def test_all_problems_reported_at_once():
+    msg = _errors(lambda p: (p.update(task="stack"), p["ppo"].update(gamma=2.0), p["sac"].pop("tau")))
+    assert "task:" in msg and "ppo.gamma" in msg and "sac.tau: missing" in msg
+
+
+def test_bool_is_not_a_number():
+    assert "sanity.episodes" in _errors(lambda p: p["sanity"].update(episodes=True))
+
+
+def test_malformed_file_names_the_line(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("task: lift\nenv:\n  max_episode_steps: 200\n bad_indent: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "pipeline.config", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "line 4" in proc.stderr and "not valid YAML" in proc.stderr
+
+
+def test_merge_output_reads_back_identically(tmp_path):
+    """The DVC smoke run writes merged params with PyYAML: both parsers must still agree on it."""
+    proc = subprocess.run([sys.executable, "-m", "pipeline.config", "--merge", str(FILES[1])],
+                          capture_output=True, text=True, check=True)
+    a = yaml.safe_load(proc.stdout)
+    b = _plain(YAML(typ="rt").load(io.StringIO(proc.stdout)))
+    assert a == b == cfg.merge(cfg.load(), cfg.load(FILES[1]))
+
+
+def test_cli_flags_round_trip():
+    """A value written on a command line (format_value) parses back to the same value."""
+    params = cfg.load()
+    for block, fields in cfg.BLOCKS.items():
+        for name, f in fields.items():
+            if block in params:
+                v = params[block][name]
+                assert f.parse(cfg.format_value(v)) == v, f"{block}.{name}"

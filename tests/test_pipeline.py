@@ -1,0 +1,148 @@
+"""The stage CLIs keep their contracts: provenance, refusal, resume, early failure on bad input.
+
+Tiny real trainings (a few hundred env steps, one thread); the whole smoke DAG is `slow`.
+"""
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from pipeline import common
+from pipeline import config as cfg
+from pipeline.stages import STAGES, flags
+
+PARAMS = cfg.merge(cfg.load(), cfg.load(cfg.PARAMS_FILE.parent / "config" / "smoke.yaml"))
+
+
+def stage(module, *args, check=True):
+    proc = subprocess.run([sys.executable, "-m", f"pipeline.{module}", *map(str, args)],
+                          capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stdout + proc.stderr)
+    return proc
+
+
+def train_args(out, sanity, algo="ppo", reward="v19", seed=0, every=128, total=256):
+    p = cfg.merge(PARAMS, {algo: {"total_timesteps": total}, "checkpoint_every": every})
+    return ["--task", "lift", "--reward", reward, "--algo", algo, "--seed", seed, "--sanity", sanity,
+            "--out", out, "--threads", 1, *flags(STAGES["train"], p, algo).split()]
+
+
+@pytest.fixture(scope="module")
+def sanity(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sanity") / "lift_mujoco.json"
+    path.write_text(json.dumps({"ok": True, "problems": []}))   # the env's own tests cover run_sanity
+    return path
+
+
+@pytest.fixture(scope="module")
+def ppo_run(tmp_path_factory, sanity):
+    out = tmp_path_factory.mktemp("runs") / "seed0"
+    stage("train", *train_args(out, sanity))
+    return out
+
+
+def test_checkpoints_carry_provenance(ppo_run):
+    found = common.checkpoints(ppo_run)
+    assert [m["global_step"] for _, m in found] == [0, 128, 256]
+    meta = found[-1][1]
+    import envs
+    assert meta["task"] == "lift" and meta["reward"] == "v19" and meta["algo"] == "ppo" and meta["seed"] == 0
+    assert meta["reward_fingerprint"] == envs.rewards.fingerprint("lift", "v19")
+    assert meta["hparams"]["total_timesteps"] == 256 and meta["env"]["max_episode_steps"] == 50
+    assert {"torch", "stable-baselines3", "mujoco", "gymnasium"} <= set(meta["versions"])
+    assert "git_commit" in meta
+    log = pd.read_parquet(ppo_run / "train_log.parquet")
+    # 4 envs x 256 steps / 50-step episodes: every finished episode whole, each with its success flag
+    assert len(log) > 0 and (log.episode_len == 50).all()
+    assert {"return", "success_once", "max_cube_z", "grasp_steps"} <= set(log.columns)
+    assert any(c.startswith("reward/") for c in log.columns)
+    assert (ppo_run / "tb").is_dir()
+
+
+def eval_args(run, tmp, reward="v19", episodes=2):
+    p = cfg.merge(PARAMS, {"evaluation": {"episodes": episodes}})
+    return ["--task", "lift", "--reward", reward, "--algo", "ppo", "--runs", run, "--out", tmp / "e.parquet",
+            "--metrics", tmp / "e.json", "--curve", tmp / "e.tsv", "--provenance", tmp / "p.json",
+            *flags(STAGES["evaluate"], p).split()]
+
+
+def test_evaluate_rows_and_metrics(ppo_run, tmp_path):
+    stage("evaluate", *eval_args(ppo_run, tmp_path))
+    df = pd.read_parquet(tmp_path / "e.parquet")
+    assert len(df) == 3 * 2      # every checkpoint x every episode
+    assert list(df.columns[:4]) == ["algo", "seed", "step", "episode"]
+    m = json.loads((tmp_path / "e.json").read_text())
+    assert {"mean_return", "std_return", "success_rate", "max_cube_z", "mean_grasp_steps"} <= set(m)
+    assert m["final_step"] == 256
+    curve = pd.read_csv(tmp_path / "e.tsv", sep="\t")
+    assert list(curve.step) == [0, 128, 256]
+
+
+def test_evaluate_refuses_other_reward(ppo_run, tmp_path):
+    proc = stage("evaluate", *eval_args(ppo_run, tmp_path, reward="v11"), check=False)
+    assert proc.returncode == 2
+    assert "refusing checkpoint" in proc.stderr and "'v19', asked for 'v11'" in proc.stderr
+    assert not (tmp_path / "e.parquet").exists()
+
+
+def test_evaluate_refuses_changed_reward_code(ppo_run, tmp_path):
+    meta_path = sorted((ppo_run / "checkpoints").glob("step_*.json"))[0]
+    original = meta_path.read_text()
+    meta = json.loads(original)
+    meta["reward_fingerprint"] = "0" * 64
+    meta_path.write_text(json.dumps(meta))
+    try:
+        proc = stage("evaluate", *eval_args(ppo_run, tmp_path), check=False)
+    finally:
+        meta_path.write_text(original)
+    assert proc.returncode == 2 and "code changed since training" in proc.stderr
+
+
+def test_train_rejects_unknown_reward_before_training(tmp_path, sanity):
+    out = tmp_path / "run"
+    proc = stage("train", *train_args(out, sanity, reward="v99"), check=False)
+    assert proc.returncode == 2
+    assert "valid: v11, v19" in proc.stderr
+    assert not out.exists()
+
+
+def test_train_refuses_broken_env(tmp_path):
+    bad = tmp_path / "sanity.json"
+    bad.write_text(json.dumps({"ok": False, "problems": ["observations contain NaN"]}))
+    proc = stage("train", *train_args(tmp_path / "run", bad), check=False)
+    assert proc.returncode == 2 and "observations contain NaN" in proc.stderr
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_killed_run_resumes_to_the_same_step_count(tmp_path, sanity, algo):
+    """SIGKILL a run after its first checkpoints; rerunning the same command resumes from the
+    latest one (weights, optimiser, SAC's replay buffer, global step) and ends where an
+    uninterrupted run would."""
+    import time
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "pipeline.train", *map(str, train_args(out, sanity, algo=algo, total=2048))]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "step_000000256.json").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before the kill"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    killed_at = common.checkpoints(out)[-1][1]["global_step"]
+    assert killed_at < 2048
+    resumed = stage("train", *train_args(out, sanity, algo=algo, total=2048))
+    assert f"resuming {algo} seed 0 from global step {killed_at}" in resumed.stdout
+    steps = [m["global_step"] for _, m in common.checkpoints(out)]
+    assert steps == list(range(0, 2049, 128)), steps
+    assert json.loads((out / "run.json").read_text())["global_step"] == 2048
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_both_tools():
+    """The whole DAG on config/smoke.yaml with Snakemake and with DVC (what `make test` runs)."""
+    proc = subprocess.run([sys.executable, "-m", "pipeline.smoke"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
