@@ -295,18 +295,26 @@ def test_encoder_is_trained_by_the_critic_only():
     obs_shape, action_dim = (9, 20, 20), 2
     agent = DrQV2Agent(obs_shape, action_dim, _tiny_config())
     batch = _batch(np.random.default_rng(0), 8, obs_shape, action_dim)
-    obs = torch.as_tensor(batch[0]).float()
-    h = agent.encoder(obs)
-    agent.encoder_opt.zero_grad()
-    agent.update_actor(h.detach(), 0)
-    assert all(p.grad is None for p in agent.encoder.parameters())
+    seen = {}
+    update_actor = agent.update_actor
+
+    def spy(h, step):   # what the actor receives inside update()
+        seen["actor_features_need_grad"] = h.requires_grad
+        agent.encoder_opt.zero_grad(set_to_none=True)
+        out = update_actor(h, step)
+        seen["encoder_grads_from_actor"] = [p.grad for p in agent.encoder.parameters()]
+        return out
+    agent.update_actor = spy
     before = [p.clone() for p in agent.encoder.parameters()]
     agent.update(batch, 0)
+    assert seen["actor_features_need_grad"] is False
+    assert all(g is None for g in seen["encoder_grads_from_actor"])
+    # ... and the critic loss does train it.
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.encoder.parameters()))
 
 
 def test_trainer_logs_final_info_and_resumes_step_counts(tmp_path):
-    env = ToyReachVecEnv(num_envs=2, size=16, max_steps=6, seed=0)
+    env = _RecordingEnv(num_envs=2, size=16, max_steps=6, seed=0)
     trainer = DrQV2Trainer(env, _tiny_config(num_seed_steps=50, num_expl_steps=50, update_every_steps=2))
     logged = []
     trainer.train_until(200, on_checkpoint=lambda t: t.save(tmp_path), checkpoint_every=100,
@@ -314,12 +322,16 @@ def test_trainer_logs_final_info_and_resumes_step_counts(tmp_path):
     assert trainer.global_step == 200 and trainer.num_updates == (200 - 50) // 2 + 1
     assert logged and logged == trainer.episodes
     assert all("success_once" in e and e["episode_length"] <= 6 for e in logged)
-    resumed = DrQV2Trainer(ToyReachVecEnv(num_envs=2, size=16, max_steps=6, seed=0),
-                           _tiny_config(num_seed_steps=50, num_expl_steps=50, update_every_steps=2))
+    env2 = _RecordingEnv(num_envs=2, size=16, max_steps=6, seed=0)
+    resumed = DrQV2Trainer(env2, _tiny_config(num_seed_steps=50, num_expl_steps=50, update_every_steps=2))
     resumed.load(tmp_path)
     assert (resumed.global_step, resumed.num_updates) == (200, trainer.num_updates)
     resumed.train_until(240, progress=False)
     assert resumed.global_step == 240 and resumed.num_updates == trainer.num_updates + 20
+    # The episodes cut by the restart end cleanly: no sampled stack mixes the two runs' frames.
+    for _ in range(10):
+        obs, _, _, _, next_obs = resumed.replay.sample(64)
+        assert all(o.tobytes() in env.seen | env2.seen for o in np.concatenate([obs, next_obs]))
 
 
 # -------------------------------------------------------------------------------------- learning
@@ -342,3 +354,31 @@ def test_learns_toy_pixel_reach():
 
 def test_broken_critic_does_not_learn_toy_pixel_reach():
     assert _learn(4000, break_critic=True) <= 0.4
+
+
+def test_config_from_params_block():
+    cfg = DrQV2Config.from_params({"lr": "3e-4", "batch_size": 128.0, "stddev_schedule": "linear(1.0,0.1,50000)",
+                                   "replay_memory_bytes": "1.0e9", "device": "cpu"})
+    assert (cfg.lr, cfg.batch_size, cfg.replay_memory_bytes) == (3e-4, 128, 1_000_000_000)
+    assert isinstance(cfg.batch_size, int) and cfg.hidden_dim == DrQV2Config().hidden_dim
+    assert DrQV2Config.from_params({}, preset="gpu") == DrQV2Config.gpu_preset()
+    assert DrQV2Config.from_params({"preset": "gpu", "device": "cpu"}) == DrQV2Config.gpu_preset(device="cpu")
+    with pytest.raises(ValueError):
+        DrQV2Config.from_params({"learning_rate": 1e-4})      # typo: not silently ignored
+    with pytest.raises(ValueError):
+        DrQV2Config.from_params({"stddev_schedule": "linear(1,2)"})
+    with pytest.raises(ValueError):
+        DrQV2Config.from_params({"batch_size": 64.5})
+
+
+def test_target_critic_follows_by_polyak_averaging():
+    obs_shape, action_dim = (9, 20, 20), 2
+    agent = DrQV2Agent(obs_shape, action_dim, _tiny_config(critic_target_tau=0.25))
+    batch = _batch(np.random.default_rng(0), 8, obs_shape, action_dim)
+    agent.update(batch, 0)   # critic and target now differ
+    old_target = [p.clone() for p in agent.critic_target.parameters()]
+    agent.update(batch, 1)
+    for old, new_critic, new_target in zip(old_target, agent.critic.parameters(),
+                                           agent.critic_target.parameters()):
+        assert torch.allclose(new_target, 0.75 * old + 0.25 * new_critic, atol=1e-6)
+    assert any(not torch.equal(a, b) for a, b in zip(agent.critic.parameters(), agent.critic_target.parameters()))
