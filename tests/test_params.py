@@ -108,3 +108,23 @@ def test_cli_flags_round_trip():
             if block in params:
                 v = params[block][name]
                 assert f.parse(cfg.format_value(v)) == v, f"{block}.{name}"
+
+
+def test_conda_env_pins_match_requirements():
+    """config/conda.yaml (Snakemake's conda: directive) lists the same pins as requirements.txt."""
+    root = cfg.PARAMS_FILE.parent
+    reqs = [ln.strip() for ln in (root / "requirements.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")]
+    conda = yaml.safe_load((root / "config" / "conda.yaml").read_text())
+    pip = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    assert pip == reqs
+
+
+def test_env_block_matches_the_envs_settings():
+    """Every env setting envs/ accepts is a key of the env block, and nothing else: a new TaskConfig
+    field must be added to the schema and params.yaml (or it could never be set or tracked)."""
+    from dataclasses import fields
+
+    from envs import TaskConfig
+    assert set(cfg.BLOCKS["env"]) == {f.name for f in fields(TaskConfig)}
+    TaskConfig.from_kwargs(**cfg.load()["env"])     # and the values are ones envs accepts

@@ -127,18 +127,21 @@ def test_killed_run_resumes_to_the_same_step_count(tmp_path, sanity, algo):
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={"OMP_NUM_THREADS": "1", "PATH": ""})
     deadline = time.time() + 120
-    while not (out / "checkpoints" / "step_000000256.json").exists():
+    partial = tmp_path / "run.partial"      # where a run lives until it completes
+    while not (partial / "checkpoints" / "step_000000256.json").exists():
         assert proc.poll() is None and time.time() < deadline, "training ended before the kill"
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    killed_at = common.checkpoints(out)[-1][1]["global_step"]
+    assert not out.exists()
+    killed_at = common.checkpoints(partial)[-1][1]["global_step"]
     assert killed_at < 2048
     resumed = stage("train", *train_args(out, sanity, algo=algo, total=2048))
     assert f"resuming {algo} seed 0 from global step {killed_at}" in resumed.stdout
     steps = [m["global_step"] for _, m in common.checkpoints(out)]
     assert steps == list(range(0, 2049, 128)), steps
     assert json.loads((out / "run.json").read_text())["global_step"] == 2048
+    assert not partial.exists()
 
 
 @pytest.mark.slow

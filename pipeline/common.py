@@ -1,0 +1,126 @@
+"""Small helpers every stage CLI shares: params flags, threads, provenance, JSON, checkpoints."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from pipeline import config as cfg
+
+LIBRARIES = ("torch", "mujoco", "gymnasium", "stable-baselines3", "numpy", "pandas", "pyarrow")
+
+
+class StageError(RuntimeError):
+    """A problem the user must fix; the stage prints it as one clear line and exits non-zero."""
+
+
+def add_block_args(parser: argparse.ArgumentParser, *blocks: str, required: bool = True) -> None:
+    """Add `--block.key` options for every field of the given params blocks (or scalar keys)."""
+    for block in blocks:
+        if block in cfg.BLOCKS:
+            group = parser.add_argument_group(f"params: {block}")
+            for name, f in cfg.BLOCKS[block].items():
+                group.add_argument(f"--{block}.{name}", dest=f"{block}.{name}", type=f.parse,
+                                   required=required, metavar=f.type.upper(), help=f.describe())
+        else:
+            f = cfg.SCALARS[block]
+            parser.add_argument(f"--{block}", dest=block, type=f.parse, required=required, help=f.describe())
+
+
+def block(args: argparse.Namespace, name: str) -> dict:
+    """The values of one params block from parsed args, as the dict params.yaml holds."""
+    return {k: getattr(args, f"{name}.{k}") for k in cfg.BLOCKS[name]}
+
+
+def set_threads(n: int) -> None:
+    """Use exactly the cores the DAG tool gave this job: two jobs with 2 torch threads each on a
+    2-core machine slow each other down by an order of magnitude (field notes)."""
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    import torch
+    torch.set_num_threads(n)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parent.parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "missing"
+    return out
+
+
+def write_json(path: str | Path, obj) -> None:
+    """Sorted keys and a trailing newline: the same data always gives the same bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_plain) + "\n")
+
+
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text())
+
+
+def _plain(o):
+    if hasattr(o, "item"):
+        return o.item()      # numpy scalars
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def checkpoints(run_dir: str | Path) -> list[tuple[Path, dict]]:
+    """(model zip, metadata) of every checkpoint in a run folder, by global step."""
+    found = []
+    for meta_path in sorted(Path(run_dir, "checkpoints").glob("step_*.json")):
+        meta = read_json(meta_path)
+        found.append((meta_path.with_suffix(".zip"), meta))
+    if not found:
+        raise StageError(f"{run_dir}: no checkpoints (expected checkpoints/step_*.json + .zip from train)")
+    return sorted(found, key=lambda pair: pair[1]["global_step"])
+
+
+def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) -> None:
+    """Refuse a checkpoint made for another task, reward version or reward code (devlog 001's
+    silent v11-for-v19 mix-up), or one whose observations differ from the env we build."""
+    import envs
+    fingerprint = envs.rewards.fingerprint(task, reward)
+    problems = []
+    if meta["task"] != task:
+        problems.append(f"task is {meta['task']!r}, asked for {task!r}")
+    if meta["reward"] != reward:
+        problems.append(f"reward version is {meta['reward']!r}, asked for {reward!r}")
+    elif meta["reward_fingerprint"] != fingerprint:
+        problems.append(f"reward {reward} code changed since training (fingerprint {meta['reward_fingerprint'][:12]} "
+                        f"in checkpoint, {fingerprint[:12]} now): retrain")
+    trained = {**meta["env"], "obs_mode": meta["obs_mode"]}    # HER trains on goal obs whatever env.obs_mode says
+    for key, value in obs_env.items():
+        if trained.get(key) != value:
+            problems.append(f"env.{key} is {trained.get(key)!r} in checkpoint, {value!r} here")
+    if problems:
+        raise StageError(f"refusing checkpoint {path}: " + "; ".join(problems))
+
+
+def run_main(main) -> None:
+    """Run a stage's main(), turning StageError/ParamsError/ValueError from envs into one line."""
+    try:
+        sys.exit(main())
+    except (StageError, cfg.ParamsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

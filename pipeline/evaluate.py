@@ -1,0 +1,152 @@
+"""Stage `evaluate`: every checkpoint of every seed of one algorithm, on fixed evaluation episodes.
+
+    python -m pipeline.evaluate --task lift --reward v19 --algo ppo --runs data/runs/lift_v19/ppo/seed0 \
+        --out data/eval/lift_v19/ppo.parquet --metrics data/eval/lift_v19/ppo.json \
+        --curve data/eval/lift_v19/ppo_curve.tsv --env.max_episode_steps 200 ... --evaluation.episodes 20 ...
+
+Each episode runs in its own clean single env reset with seed `evaluation.seed + i`, so every
+checkpoint sees the same cube positions and no episode is ever cut short or reset half-way.
+Writes:
+  --out      Parquet, one row per (algo, seed, checkpoint step, episode): return, episode_len,
+             success_once, success_at_end, max_cube_z, grasp_steps and reward/<component> sums
+  --metrics  JSON headline numbers of the final checkpoints (for dvc metrics / exp show), the
+             training-time numbers of the same policies (to check they agree), and provenance
+  --curve    TSV learning curve: per checkpoint step, mean return and success rate over seeds
+  --provenance  JSON: task, reward + fingerprint, seeds, params, versions, commit, wall times
+A checkpoint trained for another task, reward version or reward code is refused, not evaluated.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import common
+from pipeline import config as cfg
+
+# Env settings that change what the policy sees: a checkpoint must match them exactly.
+OBS_KEYS = ("obs_mode", "image_size", "frame_stack")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True)
+    ap.add_argument("--reward", required=True)
+    ap.add_argument("--algo", required=True, choices=cfg.ALGOS)
+    ap.add_argument("--runs", nargs="+", required=True, help="run folders (one per seed)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--metrics", required=True)
+    ap.add_argument("--curve", required=True)
+    ap.add_argument("--provenance", required=True, help="JSON: where the evaluated policies came from")
+    ap.add_argument("--threads", type=int, default=1)
+    common.add_block_args(ap, "env", "evaluation")
+    return ap.parse_args(argv)
+
+
+def run_episode(model, env, seed: int, deterministic: bool) -> dict:
+    """One whole episode; its statistics are the env's own final_info (as in training)."""
+    obs, _ = env.reset(seed=seed)
+    while True:
+        action, _ = model.predict(obs, deterministic=deterministic)
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            return info["episode"]
+
+
+def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
+    import envs
+    from algos import sb3
+
+    obs_env = {**{k: env_params[k] for k in OBS_KEYS}, "obs_mode": sb3.obs_mode(args.algo, env_params)}
+    found = common.checkpoints(run_dir)
+    for path, meta in found:        # refuse before spending time on any of them
+        common.check_checkpoint(meta, path, args.task, args.reward, obs_env)
+    env = envs.make_env(args.task, args.reward, **{**env_params, "obs_mode": obs_env["obs_mode"]})
+    rows = []
+    for path, meta in found:
+        model = sb3.load(args.algo, path, env=None)
+        for i in range(ev["episodes"]):
+            stats = run_episode(model, env, ev["seed"] + i, ev["deterministic"])
+            rows.append({"algo": args.algo, "seed": meta["seed"], "step": meta["global_step"], "episode": i,
+                         **stats})
+        print(f"{args.algo} seed{meta['seed']} step {meta['global_step']}: "
+              f"success {np.mean([r['success_once'] for r in rows[-ev['episodes']:]]):.0%}")
+    env.close()
+    return rows
+
+
+def training_side(run_dirs, window: int) -> dict:
+    """What training logged for the final policy: the last `window` finished episodes per seed.
+    Evaluation and training measure the same policy and task, so they should agree (devlog 000
+    shows what a 100x gap meant: broken episode accounting)."""
+    frames = []
+    for d in run_dirs:
+        log = pd.read_parquet(f"{d}/train_log.parquet")
+        if not log.empty:
+            frames.append(log.tail(window))
+    if not frames:
+        return {"episodes": 0}
+    log = pd.concat(frames)
+    return {"episodes": int(len(log)), "mean_return": float(log["return"].mean()),
+            "mean_episode_len": float(log["episode_len"].mean()),
+            "success_rate": float(log["success_once"].mean()),
+            "max_cube_z": float(log["max_cube_z"].mean())}
+
+
+def headline(df: pd.DataFrame) -> dict:
+    """Devlog-style numbers over the final checkpoint of every seed."""
+    final = df[df.step == df.groupby("seed").step.transform("max")]
+    return {"final_step": int(final.step.max()), "episodes": int(len(final)),
+            "mean_return": float(final["return"].mean()), "std_return": float(final["return"].std(ddof=0)),
+            "success_rate": float(final.success_once.mean()), "success_at_end_rate": float(final.success_at_end.mean()),
+            "max_cube_z": float(final.max_cube_z.mean()), "std_max_cube_z": float(final.max_cube_z.std(ddof=0)),
+            "mean_grasp_steps": float(final.grasp_steps.mean()), "mean_episode_len": float(final.episode_len.mean())}
+
+
+def curve(df: pd.DataFrame) -> pd.DataFrame:
+    g = df.groupby("step")
+    return pd.DataFrame({"step": g.size().index, "mean_return": g["return"].mean().values,
+                         "success_rate": g.success_once.mean().values, "max_cube_z": g.max_cube_z.mean().values,
+                         "mean_grasp_steps": g.grasp_steps.mean().values})
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    common.set_threads(args.threads)
+    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo], full=True)
+    if problems:
+        raise cfg.ParamsError("; ".join(problems))
+    env_params, ev = common.block(args, "env"), common.block(args, "evaluation")
+    started = time.time()
+    rows = []
+    for run_dir in args.runs:
+        rows += evaluate_run(args, run_dir, env_params, ev)
+    for path in (args.out, args.metrics, args.curve, args.provenance):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)     # DVC, unlike Snakemake, does not
+    df = pd.DataFrame(rows).sort_values(["seed", "step", "episode"], kind="stable").reset_index(drop=True)
+    df.to_parquet(args.out, index=False)
+    curve(df).to_csv(args.curve, sep="\t", index=False, float_format="%.6g")
+
+    metas = {meta["seed"]: meta for d in args.runs for _, meta in common.checkpoints(d)[-1:]}
+    runs = {d: common.read_json(f"{d}/run.json") for d in args.runs}
+    first = next(iter(metas.values()))
+    metrics = {**headline(df), "train": training_side(args.runs, ev["episodes"])}
+    provenance = {
+        "task": args.task, "reward": args.reward, "reward_fingerprint": first["reward_fingerprint"],
+        "algo": args.algo, "seeds": sorted(metas), "git_commit": first["git_commit"],
+        "versions": first["versions"], "hparams": first["hparams"], "env": first["env"],
+        "train_wall_s": {str(r["seed"]): r["wall_s"] for r in runs.values()},
+        "train_env_steps_per_s": {str(r["seed"]): r["env_steps_per_s"] for r in runs.values()},
+        "eval_wall_s": round(time.time() - started, 1), "evaluation": ev}
+    common.write_json(args.provenance, provenance)
+    common.write_json(args.metrics, metrics)
+    print(f"{args.algo}: success {metrics['success_rate']:.0%}, return {metrics['mean_return']:.2f} "
+          f"+/- {metrics['std_return']:.2f} at step {metrics['final_step']}")
+    return 0
+
+
+if __name__ == "__main__":
+    common.run_main(main)

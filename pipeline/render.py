@@ -1,0 +1,142 @@
+"""Stage `render`: a video of the final policy and a contact sheet of its progress.
+
+    python -m pipeline.render --task lift --reward v19 --algo ppo --runs data/runs/lift_v19/ppo/seed0 \
+        --video data/videos/lift_v19/ppo.mp4 --sheet data/videos/lift_v19/ppo_sheet.png \
+        --still data/videos/lift_v19/ppo.png --env.max_episode_steps 200 ... --render.fps 25 ...
+
+Always a single clean env (envs.make_env), never a camera on the batched training scene, so the
+video shows one arm and one cube (devlog 000). The cameras are placed side by side with the step,
+return so far and success overlaid. The policy is the final checkpoint of the first run (lowest
+seed); the contact sheet shows the last frame of one episode for up to 8 checkpoints of that run.
+The still is the frame where the episode first succeeds, or its last frame.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+from PIL import Image, ImageDraw
+
+from pipeline import common
+from pipeline import config as cfg
+
+SHEET_MAX = 8
+SHEET_COLUMNS = 4
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True)
+    ap.add_argument("--reward", required=True)
+    ap.add_argument("--algo", required=True, choices=cfg.ALGOS)
+    ap.add_argument("--runs", nargs="+", required=True)
+    ap.add_argument("--video", required=True)
+    ap.add_argument("--sheet", required=True)
+    ap.add_argument("--still", required=True)
+    ap.add_argument("--info", required=True, help="JSON: the rendered episode's outcome and the wall time")
+    ap.add_argument("--threads", type=int, default=1)
+    common.add_block_args(ap, "env", "render")
+    return ap.parse_args(argv)
+
+
+def label(frame: np.ndarray, lines: list[str]) -> np.ndarray:
+    img = Image.fromarray(frame)
+    draw = ImageDraw.Draw(img)
+    for i, text in enumerate(lines):
+        xy = (6, 4 + 12 * i)
+        draw.text((xy[0] + 1, xy[1] + 1), text, fill=(0, 0, 0))     # shadow keeps it readable on any background
+        draw.text(xy, text, fill=(255, 255, 255))
+    return np.asarray(img)
+
+
+def episode_frames(model, env, seed: int, cameras: list[str], deterministic=True):
+    """Yield (frame, step, return so far, succeeded so far) for one whole episode."""
+    obs, _ = env.reset(seed=seed)
+    ret, success, step = 0.0, False, 0
+    views = env.render_frames()
+    yield np.concatenate([views[c] for c in cameras], axis=1), step, ret, success
+    while True:
+        action, _ = model.predict(obs, deterministic=deterministic)
+        obs, reward, terminated, truncated, info = env.step(action)
+        step += 1
+        ret += reward
+        success = success or info["is_success"]
+        views = env.render_frames()
+        yield np.concatenate([views[c] for c in cameras], axis=1), step, ret, success
+        if terminated or truncated:
+            return
+
+
+def even(frame: np.ndarray) -> np.ndarray:
+    """H.264 in yuv420p needs even sides: pad one black row/column where needed."""
+    h, w = frame.shape[:2]
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    common.set_threads(args.threads)
+    import envs
+    from algos import sb3
+
+    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo], full=True)
+    if problems:
+        raise cfg.ParamsError("; ".join(problems))
+    env_params, r = common.block(args, "env"), common.block(args, "render")
+    cameras = r["cameras"].split(",")
+    if not set(cameras) <= {"front", "wrist"}:
+        raise cfg.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras: front, wrist (comma-separated)")
+    obs_mode = sb3.obs_mode(args.algo, env_params)
+    runs = {common.checkpoints(d)[0][1]["seed"]: d for d in args.runs}
+    found = common.checkpoints(runs[min(runs)])       # the lowest seed's run
+    for path, meta in found:
+        common.check_checkpoint(meta, path, args.task, args.reward, {"obs_mode": obs_mode})
+    started = time.time()
+    for path in (args.video, args.sheet, args.still, args.info):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)     # DVC, unlike Snakemake, does not
+    env = envs.make_env(args.task, args.reward, render_size=(r["height"], r["width"]),
+                        **{**env_params, "obs_mode": obs_mode})
+
+    # The final policy, one episode, every frame.
+    path, meta = found[-1]
+    model = sb3.load(args.algo, path)
+    still, writer = None, imageio.get_writer(args.video, fps=r["fps"], codec="libx264", macro_block_size=1,
+                                              ffmpeg_log_level="error")
+    for frame, step, ret, success in episode_frames(model, env, r["seed"], cameras):
+        frame = label(frame, [f"{args.task} {args.reward} {args.algo} @ {meta['global_step']} steps",
+                              f"step {step}  return {ret:.2f}  success {'yes' if success else 'no'}"])
+        writer.append_data(even(frame))
+        if success and still is None:
+            still = frame
+        last = frame
+    writer.close()
+    episode = {"checkpoint_step": meta["global_step"], "seed": meta["seed"], "steps": step, "return": ret,
+               "success": success}
+    Image.fromarray(still if still is not None else last).save(args.still)
+
+    # Contact sheet: where each checkpoint's episode ends, side by side.
+    picks = found if len(found) <= SHEET_MAX else [found[int(i)] for i in np.linspace(0, len(found) - 1, SHEET_MAX)]
+    tiles = []
+    for path, meta in picks:
+        model = sb3.load(args.algo, path)
+        *_, (frame, step, ret, success) = episode_frames(model, env, r["seed"], cameras[:1])
+        tiles.append(label(frame, [f"step {meta['global_step']}", f"return {ret:.1f} {'success' if success else ''}"]))
+    env.close()
+    cols = min(SHEET_COLUMNS, len(tiles))
+    rows = -(-len(tiles) // cols)
+    h, w = tiles[0].shape[:2]
+    sheet = np.zeros((rows * h, cols * w, 3), dtype=np.uint8)
+    for i, t in enumerate(tiles):
+        sheet[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = t
+    Image.fromarray(sheet).save(args.sheet)
+    common.write_json(args.info, {"episode": episode, "sheet_steps": [m["global_step"] for _, m in picks],
+                                  "wall_s": round(time.time() - started, 1)})
+    print(f"wrote {args.video}, {args.still}, {args.sheet}")
+    return 0
+
+
+if __name__ == "__main__":
+    common.run_main(main)

@@ -1,0 +1,264 @@
+"""Stage `report`: reports/{task}_{reward}.md, a devlog written from the evaluation data.
+
+    python -m pipeline.report --task lift --reward v19 --sanity data/sanity/lift_mujoco.json \
+        --episodes data/eval/lift_v19/ppo.parquet ... --metrics data/eval/lift_v19/ppo.json ... \
+        --videos ... --stills ... --sheets ... --out reports/lift_v19.md --figures reports/lift_v19 \
+        --report.consistency_tolerance 0.25 --report.success_threshold 0.8
+
+In the devlogs' own formats: a configuration table; per algorithm the evaluation block
+(`Mean Reward: m +/- s`, `Success Rate`, `Max Cube Z: m +/- s`, `Mean Grasp Steps`), a
+training-vs-evaluation consistency line, and a per-checkpoint table with improvement over the
+first checkpoint; learning curves; a comparison with other reward versions of the task whose
+evaluation data exists next to ours (read if present, not a dependency: a v11 rerun does not
+rewrite the v19 report); videos and stills; the sanity figures; provenance.
+Nothing in it depends on when it was written: the same data gives the same bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline import common  # noqa: E402
+from pipeline import config as cfg  # noqa: E402
+
+COMPARE_KEYS = [("Mean Reward", "mean_return", "{:.2f}"), ("Success Rate", "success_rate", "{:.1%}"),
+                ("Max Cube Z", "max_cube_z", "{:.3f}"), ("Mean Grasp Steps", "mean_grasp_steps", "{:.1f}"),
+                ("Final step", "final_step", "{:d}")]
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True)
+    ap.add_argument("--reward", required=True)
+    ap.add_argument("--sanity", required=True)
+    for name in ("episodes", "metrics", "provenance", "videos", "stills", "sheets", "renders"):
+        ap.add_argument(f"--{name}", nargs="+", required=True, help="one per algorithm, in the same order")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--figures", required=True)
+    common.add_block_args(ap, "report")
+    return ap.parse_args(argv)
+
+
+def evaluation_block(m: dict) -> str:
+    """The devlogs' evaluation block, number for number."""
+    return "\n".join([
+        "```",
+        f"Checkpoint: step {m['final_step']} (seeds {', '.join(map(str, m['provenance']['seeds']))})",
+        f"Episodes: {m['episodes']}",
+        f"Mean Reward: {m['mean_return']:.2f} +/- {m['std_return']:.2f}",
+        f"Success Rate: {m['success_rate']:.1%}",
+        f"Max Cube Z: {m['max_cube_z']:.3f} +/- {m['std_max_cube_z']:.3f}",
+        f"Mean Grasp Steps: {m['mean_grasp_steps']:.1f}",
+        "```"])
+
+
+def _rel_gap(a: float, b: float) -> float:
+    scale = max(abs(a), abs(b))
+    return 0.0 if scale < 1e-9 else abs(a - b) / scale
+
+
+def consistency(m: dict, tol: float) -> str:
+    """Training-time and evaluation numbers of the same final policy should agree; a large gap
+    means the episode accounting is broken (devlog 000: ep_len 52 vs 300, reward 8.6 vs 852)."""
+    t = m["train"]
+    if not t.get("episodes"):
+        return "Training vs evaluation: no finished training episodes logged, cannot compare."
+    gaps = []
+    if _rel_gap(t["mean_episode_len"], m["mean_episode_len"]) > tol:
+        gaps.append(f"episode length {t['mean_episode_len']:.1f} vs {m['mean_episode_len']:.1f}")
+    if _rel_gap(t["mean_return"], m["mean_return"]) > tol:
+        gaps.append(f"return {t['mean_return']:.2f} vs {m['mean_return']:.2f}")
+    if abs(t["success_rate"] - m["success_rate"]) > tol:
+        gaps.append(f"success {t['success_rate']:.0%} vs {m['success_rate']:.0%}")
+    figures = (f"training (last {t['episodes']} episodes, stochastic actions): return {t['mean_return']:.2f}, "
+               f"length {t['mean_episode_len']:.1f}, success {t['success_rate']:.0%}; evaluation: return "
+               f"{m['mean_return']:.2f}, length {m['mean_episode_len']:.1f}, success {m['success_rate']:.0%}")
+    if gaps:
+        return (f"**Training vs evaluation: GAP** beyond {tol:.0%} in {'; '.join(gaps)}. {figures}. "
+                "Check episode accounting before trusting either number.")
+    return f"Training vs evaluation: consistent within {tol:.0%}. {figures}."
+
+
+def checkpoint_table(df: pd.DataFrame) -> str:
+    g = df.groupby("step")
+    t = pd.DataFrame({"avg": g["return"].mean(), "max": g["return"].max(), "success": g.success_once.mean(),
+                      "z": g.max_cube_z.mean(), "grasp": g.grasp_steps.mean()}).reset_index()
+    first = t.avg.iloc[0]
+    lines = ["| Step | Avg Reward | Max Reward | Success | Max Cube Z | Grasp Steps | Improvement |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for i, r in t.iterrows():
+        if i == 0:
+            imp = "Baseline"
+        elif abs(first) < 1e-9:
+            imp = "n/a"
+        else:
+            imp = f"{(r.avg - first) / abs(first):+.0%}"
+        lines.append(f"| {int(r.step)} | {r.avg:.2f} | {r['max']:.2f} | {r.success:.0%} | {r.z:.3f} | "
+                     f"{r.grasp:.1f} | {imp} |")
+    return "\n".join(lines)
+
+
+def learning_curves(frames: dict[str, pd.DataFrame], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for algo, df in frames.items():
+        g = df.groupby("step")
+        axes[0].plot(g.size().index, g["return"].mean().values, marker="o", label=algo)
+        axes[1].plot(g.size().index, g.success_once.mean().values * 100, marker="o", label=algo)
+    axes[0].set(xlabel="env steps", ylabel="mean eval return", title="Return")
+    axes[1].set(xlabel="env steps", ylabel="eval success (%)", title="Success rate", ylim=(-5, 105))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})   # no version stamp: same data, same bytes
+    plt.close(fig)
+
+
+def other_rewards(task: str, reward: str, metrics_path: str) -> dict[str, dict]:
+    """{reward version: {algo: metrics}} for this task's other evaluated reward versions."""
+    root = Path(metrics_path).parent.parent
+    found = {}
+    for d in sorted(root.glob(f"{task}_*")):
+        version = d.name[len(task) + 1:]
+        if version == reward or not d.is_dir():
+            continue
+        for f in sorted(d.glob("*_provenance.json")):
+            p = common.read_json(f)
+            metrics = f.with_name(f.name.replace("_provenance.json", ".json"))
+            if p.get("task") == task and metrics.exists():     # lift_* must not match lift_x tasks
+                found.setdefault(version, {})[p["algo"]] = common.read_json(metrics)
+    return found
+
+
+def params_hash(metrics: dict[str, dict]) -> str:
+    used = {a: {k: m["provenance"][k] for k in ("task", "reward", "env", "hparams", "evaluation", "seeds")}
+            for a, m in metrics.items()}
+    return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    opts = common.block(args, "report")
+    out, figs = Path(args.out), Path(args.figures)
+    if figs.exists():
+        shutil.rmtree(figs)
+    figs.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    here = out.parent
+
+    metrics = {}
+    frames = {}
+    for ep_path, m_path, p_path in zip(args.episodes, args.metrics, args.provenance):
+        m = {**common.read_json(m_path), "provenance": common.read_json(p_path)}
+        algo = m["provenance"]["algo"]
+        if m["provenance"]["task"] != args.task or m["provenance"]["reward"] != args.reward:
+            raise common.StageError(f"{m_path} holds {m['provenance']['task']}/{m['provenance']['reward']}, "
+                                    f"not {args.task}/{args.reward}")
+        metrics[algo], frames[algo] = m, pd.read_parquet(ep_path)
+    sanity = common.read_json(args.sanity)
+    first = next(iter(metrics.values()))["provenance"]
+
+    md = [f"# {args.task} with reward {args.reward}: {', '.join(metrics)}", "",
+          f"Generated by `pipeline/report.py` from the evaluation data; do not edit. "
+          f"Success bar: {opts['success_threshold']:.0%}.", ""]
+
+    # --- summary -----------------------------------------------------------------------------
+    md += ["## Summary", "", "| Algorithm | Steps | Mean Reward | Success Rate | Max Cube Z | Mean Grasp Steps | Solved |",
+           "|---|---:|---:|---:|---:|---:|---|"]
+    for algo, m in metrics.items():
+        solved = "yes" if m["success_rate"] >= opts["success_threshold"] else "no"
+        md.append(f"| {algo} | {m['final_step']} | {m['mean_return']:.2f} +/- {m['std_return']:.2f} | "
+                  f"{m['success_rate']:.1%} | {m['max_cube_z']:.3f} +/- {m['std_max_cube_z']:.3f} | "
+                  f"{m['mean_grasp_steps']:.1f} | {solved} |")
+    md.append("")
+
+    # --- configuration -------------------------------------------------------------------------
+    md += ["## Configuration", "", "| Parameter | Value |", "|---|---|",
+           f"| Task | {args.task} |", f"| Reward version | {args.reward} (code sha256 {first['reward_fingerprint'][:12]}) |",
+           f"| Backend | {sanity.get('backend', '?')} |", f"| Algorithms | {', '.join(metrics)} |",
+           f"| Seeds | {', '.join(map(str, first['seeds']))} |",
+           f"| Evaluation | {first['evaluation']['episodes']} episodes per checkpoint, "
+           f"{'deterministic' if first['evaluation']['deterministic'] else 'stochastic'}, seeds from "
+           f"{first['evaluation']['seed']} |"]
+    md += [f"| env.{k} | {cfg.format_value(v)} |" for k, v in sorted(first["env"].items())]
+    md.append("")
+    keys = sorted({k for m in metrics.values() for k in m["provenance"]["hparams"]})
+    md += ["| Hyperparameter | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
+    for k in keys:
+        md.append(f"| {k} | " + " | ".join(str(m["provenance"]["hparams"].get(k, "")) for m in metrics.values()) + " |")
+    md.append("")
+
+    # --- evaluation per algorithm ------------------------------------------------------------------
+    md += ["## Evaluation", ""]
+    for algo, m in metrics.items():
+        md += [f"### {algo}", "", evaluation_block(m), "", consistency(m, opts["consistency_tolerance"]), "",
+               "Per checkpoint (all seeds and evaluation episodes):", "", checkpoint_table(frames[algo]), ""]
+
+    learning_curves(frames, figs / "learning_curve.png")
+    md += ["## Learning curves", "", f"![learning curves]({os.path.relpath(figs / 'learning_curve.png', here)})", ""]
+
+    # --- other reward versions ---------------------------------------------------------------------
+    others = other_rewards(args.task, args.reward, args.metrics[0])
+    if others:
+        versions = sorted(others) + [args.reward]
+        md += ["## Comparison with other reward versions", "",
+               f"Evaluation data of {args.task} with other reward versions found next to this one "
+               "(read at report time; rerun this report after they change).", ""]
+        for algo in metrics:
+            present = [v for v in versions if v == args.reward or algo in others[v]]
+            if len(present) < 2:
+                continue
+            row_of = {v: (metrics[algo] if v == args.reward else others[v][algo]) for v in present}
+            md += [f"**{algo}**", "", "| Metric | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
+            for title, key, fmt in COMPARE_KEYS:
+                md.append(f"| {title} | " + " | ".join(fmt.format(row_of[v][key]) for v in present) + " |")
+            md.append("")
+
+    # --- videos ----------------------------------------------------------------------------------
+    renders = {algo: common.read_json(r) for algo, r in zip(metrics, args.renders)}
+    md += ["## Videos", "", "Final policy, one clean env, front and wrist cameras; contact sheet: where each "
+           "checkpoint's episode ends.", "", "| Algorithm | Video | Still | Contact sheet |", "|---|---|---|---|"]
+    for algo, video, still, sheet in zip(metrics, args.videos, args.stills, args.sheets):
+        ep = renders[algo]["episode"]
+        video_note = f"{ep['steps']} steps, return {ep['return']:.2f}, {'success' if ep['success'] else 'no success'}"
+        shutil.copyfile(still, figs / f"{algo}_still.png")
+        shutil.copyfile(sheet, figs / f"{algo}_sheet.png")
+        md.append(f"| {algo} | [{Path(video).name}]({os.path.relpath(video, here)}) ({video_note}) | "
+                  f"![{algo} still]({os.path.relpath(figs / f'{algo}_still.png', here)}) | "
+                  f"![{algo} sheet]({os.path.relpath(figs / f'{algo}_sheet.png', here)}) |")
+    md.append("")
+
+    # --- sanity and provenance ----------------------------------------------------------------------
+    scripted = sanity.get("checks", {}).get("scripted", {})
+    md += ["## Env sanity", "", f"Sanity check {'passed' if sanity.get('ok') else 'FAILED'} on "
+           f"{sanity.get('backend')}; scripted controller success {scripted.get('success_rate', float('nan')):.0%} "
+           f"over {scripted.get('episodes', '?')} episodes, mean max cube z {scripted.get('mean_max_cube_z', float('nan')):.3f}.", ""]
+    md += ["## Provenance", "", "| | |", "|---|---|",
+           f"| Git commit | {first['git_commit']} |", f"| Params hash | {params_hash(metrics)} |",
+           f"| Reward fingerprint | {first['reward_fingerprint']} |",
+           "| Versions | " + ", ".join(f"{k} {v}" for k, v in sorted(first["versions"].items())) + " |"]
+    for algo, m in metrics.items():
+        p = m["provenance"]
+        walls = ", ".join(f"seed {s}: {w:.0f} s ({p['train_env_steps_per_s'][s]:.0f} steps/s)"
+                          for s, w in sorted(p["train_wall_s"].items()))
+        md.append(f"| Wall time {algo} | train {walls}; evaluate {p['eval_wall_s']:.0f} s; "
+                  f"render {renders[algo]['wall_s']:.0f} s |")
+    md.append(f"| Wall time sanity | {sanity.get('seconds', float('nan')):.0f} s |")
+    md.append("")
+    out.write_text("\n".join(md))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    common.run_main(main)

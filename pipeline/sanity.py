@@ -1,0 +1,45 @@
+"""Stage `sanity`: does the env behave before anyone trains on it? (envs.run_sanity)
+
+    python -m pipeline.sanity --task lift --backend mujoco --out data/sanity/lift_mujoco.json \
+        --sanity.episodes 5 --sanity.seed 0
+
+Writes the measured figures to --out and exits 0 when every check passes. When one fails it prints
+each problem and exits 1, so the DAG stops here instead of after hours of training; the JSON is
+still printed so the figures are not lost when the DAG tool removes the failed output.
+"""
+import argparse
+import json
+import sys
+
+from pipeline import common
+from pipeline import config as cfg
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True)
+    ap.add_argument("--backend", required=True)
+    ap.add_argument("--out", required=True)
+    common.add_block_args(ap, "sanity")
+    args = ap.parse_args(argv)
+    common.set_threads(1)
+
+    import envs
+    if args.task not in envs.TASKS:
+        raise cfg.ParamsError(f"task: unknown task {args.task!r}; valid: {', '.join(sorted(envs.TASKS))}")
+    if args.backend not in cfg.BACKENDS:
+        raise cfg.ParamsError(f"backend: unknown backend {args.backend!r}; valid: {', '.join(cfg.BACKENDS)}")
+    s = common.block(args, "sanity")
+    result = envs.run_sanity(args.task, backend=args.backend, episodes=s["episodes"], seed=s["seed"])
+    if not result["ok"]:
+        print(json.dumps(result, indent=2, default=str))
+        for problem in result["problems"]:
+            print(f"sanity: {args.task}/{args.backend}: {problem}", file=sys.stderr)
+        return 1
+    common.write_json(args.out, result)
+    print(f"sanity ok: {args.task} on {args.backend} ({result.get('seconds', '?')} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    common.run_main(main)

@@ -1,0 +1,93 @@
+"""The report: devlog formats, the consistency flag, reward comparison, byte-for-byte determinism.
+
+Inputs are small hand-made evaluation files in the stage's own formats (no training needed).
+"""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from pipeline import evaluate
+
+
+def episodes(algo, returns_by_step, length=300):
+    rows = []
+    for step, rets in returns_by_step.items():
+        for i, r in enumerate(rets):
+            rows.append({"algo": algo, "seed": 0, "step": step, "episode": i, "return": r, "episode_len": length,
+                         "success_once": r > 500, "success_at_end": r > 500, "max_cube_z": 0.08 if r > 500 else 0.013,
+                         "grasp_steps": 120 if r > 500 else 0, "reward/reach": r / 2, "reward/lift": r / 2})
+    return pd.DataFrame(rows)
+
+
+def write_inputs(root, reward, train_len, train_return):
+    ev = root / "data" / "eval" / f"lift_{reward}"
+    vid = root / "data" / "videos" / f"lift_{reward}"
+    ev.mkdir(parents=True)
+    vid.mkdir(parents=True)
+    df = episodes("ppo", {0: [10.0, 12.0], 50000: [400.0, 600.0], 100000: [850.0, 854.4]})
+    df.to_parquet(ev / "ppo.parquet")
+    metrics = {**evaluate.headline(df), "train": {"episodes": 20, "mean_return": train_return,
+                                                  "mean_episode_len": train_len, "success_rate": 1.0,
+                                                  "max_cube_z": 0.08}}
+    (ev / "ppo.json").write_text(json.dumps(metrics))
+    prov = {"task": "lift", "reward": reward, "reward_fingerprint": "ab" * 32, "algo": "ppo", "seeds": [0],
+            "git_commit": "deadbeef", "versions": {"torch": "2.13.0"}, "hparams": {"learning_rate": 0.0003},
+            "env": {"max_episode_steps": 300, "domain_randomization": True}, "train_wall_s": {"0": 1200.0},
+            "train_env_steps_per_s": {"0": 83.3}, "eval_wall_s": 12.0,
+            "evaluation": {"episodes": 2, "deterministic": True, "seed": 1000}}
+    (ev / "ppo_provenance.json").write_text(json.dumps(prov))
+    (vid / "ppo.mp4").write_bytes(b"")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(vid / "ppo.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(vid / "ppo_sheet.png")
+    (vid / "ppo_render.json").write_text(json.dumps({"episode": {"steps": 300, "return": 852.2, "success": True},
+                                                     "wall_s": 5.0}))
+    sanity = root / "data" / "sanity" / "lift_mujoco.json"
+    sanity.parent.mkdir(parents=True, exist_ok=True)
+    sanity.write_text(json.dumps({"ok": True, "backend": "mujoco", "seconds": 3.0,
+                                  "checks": {"scripted": {"success_rate": 1.0, "episodes": 5, "mean_max_cube_z": 0.08}}}))
+    return ["--task", "lift", "--reward", reward, "--sanity", sanity, "--episodes", ev / "ppo.parquet",
+            "--metrics", ev / "ppo.json", "--provenance", ev / "ppo_provenance.json", "--videos", vid / "ppo.mp4",
+            "--stills", vid / "ppo.png", "--sheets", vid / "ppo_sheet.png", "--renders", vid / "ppo_render.json",
+            "--out", root / "reports" / f"lift_{reward}.md", "--figures", root / "reports" / f"lift_{reward}",
+            "--report.consistency_tolerance", "0.25", "--report.success_threshold", "0.8"]
+
+
+def report(args, cwd):
+    proc = subprocess.run([sys.executable, "-m", "pipeline.report", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return (cwd / "reports" / f"lift_{args[3]}.md").read_text()
+
+
+def test_devlog_formats_and_determinism(tmp_path):
+    args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0)
+    text = report(args, tmp_path)
+    assert "Mean Reward: 852.20 +/- 2.20" in text
+    assert "Success Rate: 100.0%" in text
+    assert "Max Cube Z: 0.080 +/- 0.000" in text
+    assert "Mean Grasp Steps: 120.0" in text
+    assert "| 0 | 11.00 | 12.00 | 0% | 0.013 | 0.0 | Baseline |" in text
+    assert "| 100000 | 852.20 | 854.40 | 100% | 0.080 | 120.0 | +7647% |" in text
+    assert "Training vs evaluation: consistent" in text
+    assert "(tmp_path)" not in text and str(tmp_path) not in text, "paths in the report must be relative"
+    png = (tmp_path / "reports" / "lift_v19" / "learning_curve.png").read_bytes()
+    assert report(args, tmp_path) == text
+    assert (tmp_path / "reports" / "lift_v19" / "learning_curve.png").read_bytes() == png
+
+
+def test_flags_a_devlog_000_gap(tmp_path):
+    """Training logged 52-step fragments with return 8.6 while evaluation saw 300 steps and 852."""
+    text = report(write_inputs(tmp_path, "v19", train_len=52.5, train_return=8.6), tmp_path)
+    assert "**Training vs evaluation: GAP**" in text
+    assert "episode length 52.5 vs 300.0" in text
+
+
+def test_compares_other_reward_versions(tmp_path):
+    write_inputs(tmp_path, "v11", train_len=300.0, train_return=840.0)
+    text = report(write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0), tmp_path)
+    assert "## Comparison with other reward versions" in text
+    assert "| Metric | v11 | v19 |" in text
