@@ -3,6 +3,7 @@
 `hp` is the algorithm's block of params.yaml, with SB3's own argument names, plus:
   total_timesteps, num_envs   used by the training loop, not the constructor
   net_width, net_depth        the MLP: [net_width] * net_depth for actor and critic
+  log_std_init                (PPO) initial log std of the Gaussian policy
 HER is SAC with a HerReplayBuffer on the goal-conditioned env (obs_mode="goal"); the env's
 compute_reward is the reward HER relabels with.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.her import HerReplayBuffer
 
-LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth")
+LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth", "log_std_init")
 
 
 def _net(hp: dict) -> list[int]:
@@ -24,7 +25,8 @@ def _ctor_args(hp: dict) -> dict:
 
 def build_ppo(env, hp, seed, tensorboard_log=None):
     return PPO("MlpPolicy", env, seed=seed, tensorboard_log=tensorboard_log, verbose=0, device="cpu",
-               policy_kwargs={"net_arch": {"pi": _net(hp), "vf": _net(hp)}}, **_ctor_args(hp))
+               policy_kwargs={"net_arch": {"pi": _net(hp), "vf": _net(hp)}, "log_std_init": hp["log_std_init"]},
+               **_ctor_args(hp))
 
 
 def build_sac(env, hp, seed, tensorboard_log=None):
