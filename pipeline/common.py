@@ -33,8 +33,19 @@ def add_block_args(parser: argparse.ArgumentParser, *blocks: str, required: bool
 
 
 def block(args: argparse.Namespace, name: str) -> dict:
-    """The values of one params block from parsed args, as the dict params.yaml holds."""
-    return {k: getattr(args, f"{name}.{k}") for k in cfg.BLOCKS[name]}
+    """The values of one params block from parsed args, as the dict params.yaml holds (optional
+    fields left out when not given). A value the schema rejects stops the stage, naming the valid ones."""
+    out, problems = {}, []
+    for k, f in cfg.BLOCKS[name].items():
+        value = getattr(args, f"{name}.{k}")
+        if value is None and f.optional:
+            continue
+        if value is not None and not f.check(value):
+            problems.append(f"--{name}.{k}: got {value!r}; expected {f.describe()}")
+        out[k] = value
+    if problems:
+        raise cfg.ParamsError("; ".join(problems))
+    return out
 
 
 def set_threads(n: int) -> None:
@@ -86,14 +97,30 @@ def _plain(o):
 
 
 def checkpoints(run_dir: str | Path) -> list[tuple[Path, dict]]:
-    """(model zip, metadata) of every checkpoint in a run folder, by global step."""
+    """(model file, metadata) of every checkpoint in a run folder, by global step."""
     found = []
     for meta_path in sorted(Path(run_dir, "checkpoints").glob("step_*.json")):
         meta = read_json(meta_path)
-        found.append((meta_path.with_suffix(".zip"), meta))
+        # The model file next to it: step_N.zip (SB3) or step_N.pt (DrQ-v2); older metadata lacks the key.
+        found.append((meta_path.parent / meta.get("model_file", meta_path.with_suffix(".zip").name), meta))
     if not found:
         raise StageError(f"{run_dir}: no checkpoints (expected checkpoints/step_*.json + .zip from train)")
     return sorted(found, key=lambda pair: pair[1]["global_step"])
+
+
+# Env settings that change what the policy sees: a checkpoint must match them exactly.
+OBS_KEYS = ("obs_mode", "image_size", "frame_stack")
+
+
+def policy_env(algo: str, env_params: dict, found: list[tuple[Path, dict]]) -> dict:
+    """The env settings to evaluate or render a run's checkpoints on: the env block with what the
+    algorithm imposes (HER: goal observations; DrQ-v2: pixels with the frame stack of its block, read
+    from the checkpoint's hyperparameters). Check each checkpoint against them with check_checkpoint."""
+    import algos
+    path, meta = found[-1]
+    if meta["algo"] != algo:
+        raise StageError(f"refusing checkpoint {path}: algorithm is {meta['algo']!r}, asked for {algo!r}")
+    return algos.env_settings(algo, env_params, meta["hparams"])
 
 
 def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) -> None:
@@ -109,7 +136,9 @@ def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) ->
     elif meta["reward_fingerprint"] != fingerprint:
         problems.append(f"reward {reward} code changed since training (fingerprint {meta['reward_fingerprint'][:12]} "
                         f"in checkpoint, {fingerprint[:12]} now): retrain")
-    trained = {**meta["env"], "obs_mode": meta["obs_mode"]}    # HER trains on goal obs whatever env.obs_mode says
+    # The env the policy was trained on: HER on goal obs and DrQ-v2 on its frame stack, whatever the
+    # env block says (metadata older than trained_env recorded only the obs_mode).
+    trained = meta.get("trained_env") or {**meta["env"], "obs_mode": meta["obs_mode"]}
     for key, value in obs_env.items():
         if trained.get(key) != value:
             problems.append(f"env.{key} is {trained.get(key)!r} in checkpoint, {value!r} here")

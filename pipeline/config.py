@@ -26,7 +26,7 @@ PARAMS_FILE = Path(__file__).resolve().parent.parent / "params.yaml"
 SAFE_STR = re.compile(r"^[A-Za-z0-9_.,:+\-]+$")
 
 BACKENDS = ("mujoco",)          # genesis joins when envs/backends grows it
-ALGOS = ("ppo", "sac", "her")   # each has a block of the same name below
+ALGOS = ("ppo", "sac", "her", "drqv2")   # each has a block of the same name below
 GOAL_TASKS = ("pick_place",)    # tasks with a goal-conditioned obs_mode, which HER needs
 
 
@@ -40,10 +40,21 @@ class Field:
     choices: tuple = ()         # valid values of a "str" field (empty: any safe token)
     min: float | None = None    # inclusive lower bound for numbers
     max: float | None = None    # inclusive upper bound for numbers
+    optional: bool = False      # may be left out (drqv2's overrides of its preset)
+    # A "str" field whose values match this regex instead of SAFE_STR; such values can hold shell
+    # characters like parentheses, so they go on command lines in single quotes (see `quoted`).
+    pattern: str | None = None
+    hint: str = ""              # what a valid value of a patterned field looks like
+
+    @property
+    def quoted(self) -> bool:
+        return self.pattern is not None
 
     def describe(self) -> str:
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
+        if self.pattern:
+            return self.hint
         kind = {"int": "an integer", "float": "a number (write 3.0e-4, not 3e-4)", "bool": "true or false",
                 "str": "a word of letters, digits and _.,:+-", "float|auto": "a number or auto"}[self.type]
         bounds = [f">= {self.min}"] if self.min is not None else []
@@ -56,6 +67,8 @@ class Field:
         if self.type == "float|auto" and value == "auto":
             return True
         if self.type == "str":
+            if self.pattern:
+                return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
             return isinstance(value, str) and bool(SAFE_STR.match(value)) and (
                 not self.choices or value in self.choices)
         if isinstance(value, bool):             # bool is an int in Python; never a number here
@@ -94,8 +107,33 @@ def _off_policy() -> dict:
             "ent_coef": Field("float|auto", min=0.0)}
 
 
-# Blocks: top-level keys holding a mapping of fields. Every field is required: params.yaml is the
-# complete record of an experiment, so there are no hidden defaults to drift.
+_NUMBER = r"[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?"
+# DrQ-v2's exploration noise: a constant or linear(init,final,duration), as algos.drqv2.schedule reads it.
+SCHEDULE = rf"{_NUMBER}|linear\({_NUMBER},{_NUMBER},{_NUMBER}\)"
+
+
+def _drqv2() -> dict:
+    """DrQ-v2 (algos/drqv2.py): `preset` picks the base (cpu: DrQV2Config's defaults, gpu: the paper's
+    values) and every other hyperparameter is an optional override of it, as DrQV2Config.from_params
+    reads the block. total_timesteps and num_envs drive the training loop. The seed comes from
+    `seeds` and the torch threads from the stage's --threads, as for the SB3 algorithms."""
+    def opt(kind, **kw):
+        return Field(kind, optional=True, **kw)
+    return {"preset": Field("str", choices=("cpu", "gpu")), "total_timesteps": _pos_int(), "num_envs": _pos_int(),
+            "lr": opt("float", min=0.0), "batch_size": opt("int", min=1), "feature_dim": opt("int", min=1),
+            "hidden_dim": opt("int", min=1), "nstep": opt("int", min=1), "discount": opt("float", min=0.0, max=1.0),
+            "critic_target_tau": opt("float", min=0.0, max=1.0), "update_every_steps": opt("int", min=1),
+            "num_expl_steps": opt("int", min=0), "num_seed_steps": opt("int", min=0),
+            "stddev_schedule": opt("str", pattern=SCHEDULE,
+                                   hint="a constant like 0.2 or linear(init,final,duration), e.g. linear(1.0,0.1,100000)"),
+            "stddev_clip": opt("float", min=0.0), "aug_pad": opt("int", min=0), "frame_stack": opt("int", min=1),
+            "replay_memory_bytes": opt("int", min=1), "device": opt("str"),
+            "encoder_bf16": opt("str", choices=("auto", "on", "off"))}
+
+
+# Blocks: top-level keys holding a mapping of fields. Every field is required (params.yaml is the
+# complete record of an experiment, so there are no hidden defaults to drift), except drqv2's
+# overrides of its named preset.
 BLOCKS: dict[str, dict[str, Field]] = {
     "env": {
         "max_episode_steps": _pos_int(), "action_scale": Field("float", min=0.0), "control_hz": Field("float", min=1.0),
@@ -115,6 +153,7 @@ BLOCKS: dict[str, dict[str, Field]] = {
     "evaluation": {"episodes": _pos_int(), "deterministic": Field("bool"), "seed": _pos_int(0)},
     "render": {"fps": _pos_int(), "width": _pos_int(16), "height": _pos_int(16), "cameras": Field("str"),
                "seed": _pos_int(0)},
+    "drqv2": _drqv2(),
     "report": {"consistency_tolerance": Field("float", min=0.0), "success_threshold": Field("float", min=0.0, max=1.0)},
 }
 SCALARS: dict[str, Field] = {
@@ -122,9 +161,7 @@ SCALARS: dict[str, Field] = {
     "checkpoint_every": _pos_int(),
 }
 LISTS = ("algos", "seeds")
-# Optional blocks other parts of the project own (e.g. drqv2); accepted, validated by their owner.
-OPTIONAL_BLOCKS = ("drqv2",)
-TOP_LEVEL = tuple(SCALARS) + LISTS + tuple(BLOCKS) + OPTIONAL_BLOCKS
+TOP_LEVEL = tuple(SCALARS) + LISTS + tuple(BLOCKS)
 # Algorithm blocks are needed only for the algorithms listed in `algos`.
 REQUIRED_BLOCKS = tuple(b for b in BLOCKS if b not in ALGOS)
 
@@ -142,6 +179,16 @@ def format_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def block_keys(block: str, params: dict | None = None) -> list[str]:
+    """The fields of a block that params sets: all required ones, and the optional ones present.
+    Without params, every field (what a stage CLI accepts)."""
+    fields = BLOCKS[block]
+    if params is None:
+        return list(fields)
+    given = params.get(block) or {}
+    return [k for k, f in fields.items() if not f.optional or k in given]
 
 
 def load(path: str | Path = PARAMS_FILE) -> dict:
@@ -244,6 +291,8 @@ def validate(params: dict, check_envs: bool = True) -> dict:
                 problems.append(f"{block}.{name}: unknown key; valid keys: {', '.join(fields)}")
         for name, f in fields.items():
             if name not in values:
+                if f.optional:
+                    continue
                 problems.append(f"{block}.{name}: missing; expected {f.describe()}")
             elif not f.check(values[name]):
                 problems.append(f"{block}.{name}: got {values[name]!r}; expected {f.describe()}")

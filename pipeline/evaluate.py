@@ -14,6 +14,8 @@ Writes:
   --curve    TSV learning curve: per checkpoint step, mean return and success rate over seeds
   --provenance  JSON: task, reward + fingerprint, seeds, params, versions, commit, wall times
 A checkpoint trained for another task, reward version or reward code is refused, not evaluated.
+Every algorithm goes through the same loop (algos.load_policy(...).act(obs)); each is evaluated on
+the env it trained on (HER: goal observations; DrQ-v2: its stack of wrist-camera frames).
 """
 from __future__ import annotations
 
@@ -26,10 +28,6 @@ import pandas as pd
 
 from pipeline import common
 from pipeline import config as cfg
-
-# Env settings that change what the policy sees: a checkpoint must match them exactly.
-OBS_KEYS = ("obs_mode", "image_size", "frame_stack")
-
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,30 +44,29 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def run_episode(model, env, seed: int, deterministic: bool) -> dict:
+def run_episode(policy, env, seed: int) -> dict:
     """One whole episode; its statistics are the env's own final_info (as in training)."""
     obs, _ = env.reset(seed=seed)
     while True:
-        action, _ = model.predict(obs, deterministic=deterministic)
-        obs, _, terminated, truncated, info = env.step(action)
+        obs, _, terminated, truncated, info = env.step(policy.act(obs))
         if terminated or truncated:
             return info["episode"]
 
 
 def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
+    import algos
     import envs
-    from algos import sb3
 
-    obs_env = {**{k: env_params[k] for k in OBS_KEYS}, "obs_mode": sb3.obs_mode(args.algo, env_params)}
     found = common.checkpoints(run_dir)
+    settings = common.policy_env(args.algo, env_params, found)
     for path, meta in found:        # refuse before spending time on any of them
-        common.check_checkpoint(meta, path, args.task, args.reward, obs_env)
-    env = envs.make_env(args.task, args.reward, **{**env_params, "obs_mode": obs_env["obs_mode"]})
+        common.check_checkpoint(meta, path, args.task, args.reward, {k: settings[k] for k in common.OBS_KEYS})
+    env = envs.make_env(args.task, args.reward, **settings)
     rows = []
     for path, meta in found:
-        model = sb3.load(args.algo, path, env=None)
+        policy = algos.load_policy(args.algo, path, ev["deterministic"], meta["global_step"])
         for i in range(ev["episodes"]):
-            stats = run_episode(model, env, ev["seed"] + i, ev["deterministic"])
+            stats = run_episode(policy, env, ev["seed"] + i)
             rows.append({"algo": args.algo, "seed": meta["seed"], "step": meta["global_step"], "episode": i,
                          **stats})
         print(f"{args.algo} seed{meta['seed']} step {meta['global_step']}: "
@@ -138,6 +135,7 @@ def main(argv=None) -> int:
         "task": args.task, "reward": args.reward, "reward_fingerprint": first["reward_fingerprint"],
         "algo": args.algo, "seeds": sorted(metas), "git_commit": first["git_commit"],
         "versions": first["versions"], "hparams": first["hparams"], "env": first["env"],
+        "trained_env": first.get("trained_env") or {**first["env"], "obs_mode": first["obs_mode"]},
         "train_wall_s": {str(r["seed"]): r["wall_s"] for r in runs.values()},
         "train_env_steps_per_s": {str(r["seed"]): r["env_steps_per_s"] for r in runs.values()},
         "eval_wall_s": round(time.time() - started, 1), "evaluation": ev}

@@ -6,7 +6,9 @@
 
 Always a single clean env (envs.make_env), never a camera on the batched training scene, so the
 video shows one arm and one cube (devlog 000). The cameras are placed side by side with the step,
-return so far and success overlaid. The policy is the final checkpoint of the first run (lowest
+return so far and success overlaid; for a policy that acts from pixels (DrQ-v2, or any obs_mode
+with pixels) a third panel shows what it sees: the wrist-camera frames of its observation (its
+frame stack, oldest at the top). The policy is the final checkpoint of the first run (lowest
 seed); the contact sheet shows the last frame of one episode for up to 8 checkpoints of that run.
 The still is the frame where the episode first succeeds, or its last frame.
 """
@@ -52,20 +54,39 @@ def label(frame: np.ndarray, lines: list[str]) -> np.ndarray:
     return np.asarray(img)
 
 
-def episode_frames(model, env, seed: int, cameras: list[str], deterministic=True):
+def agent_view(obs, height: int) -> np.ndarray | None:
+    """The frames of a pixel observation (3 * frame_stack, H, W), oldest on top, as one column
+    `height` rows tall (each frame a height // frame_stack square); None for observations without
+    pixels."""
+    pixels = obs.get("pixels") if isinstance(obs, dict) else obs
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3:
+        return None
+    frames = pixels.reshape(-1, 3, *pixels.shape[1:]).transpose(0, 2, 3, 1)     # (stack, H, W, 3)
+    side = max(1, height // len(frames))
+    resample = Image.NEAREST if side >= frames.shape[1] else Image.BOX     # pixels stay pixels
+    column = np.concatenate([np.asarray(Image.fromarray(f).resize((side, side), resample)) for f in frames])
+    return np.pad(column, ((0, height - len(column)), (0, 0), (0, 0)))
+
+
+def view(env, obs, cameras: list[str], agent: bool) -> np.ndarray:
+    """The cameras side by side, then (agent=True) what a pixel policy sees."""
+    views = env.render_frames()
+    panels = [views[c] for c in cameras]
+    seen = agent_view(obs, panels[0].shape[0]) if agent else None
+    return np.concatenate(panels + ([seen] if seen is not None else []), axis=1)
+
+
+def episode_frames(policy, env, seed: int, cameras: list[str], agent: bool = True):
     """Yield (frame, step, return so far, succeeded so far) for one whole episode."""
     obs, _ = env.reset(seed=seed)
     ret, success, step = 0.0, False, 0
-    views = env.render_frames()
-    yield np.concatenate([views[c] for c in cameras], axis=1), step, ret, success
+    yield view(env, obs, cameras, agent), step, ret, success
     while True:
-        action, _ = model.predict(obs, deterministic=deterministic)
-        obs, reward, terminated, truncated, info = env.step(action)
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
         step += 1
         ret += reward
         success = success or info["is_success"]
-        views = env.render_frames()
-        yield np.concatenate([views[c] for c in cameras], axis=1), step, ret, success
+        yield view(env, obs, cameras, agent), step, ret, success
         if terminated or truncated:
             return
 
@@ -79,8 +100,8 @@ def even(frame: np.ndarray) -> np.ndarray:
 def main(argv=None) -> int:
     args = parse_args(argv)
     common.set_threads(args.threads)
+    import algos
     import envs
-    from algos import sb3
 
     problems = cfg.task_reward_problems(args.task, args.reward, [args.algo], full=True)
     if problems:
@@ -89,23 +110,22 @@ def main(argv=None) -> int:
     cameras = r["cameras"].split(",")
     if not set(cameras) <= {"front", "wrist"}:
         raise cfg.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras: front, wrist (comma-separated)")
-    obs_mode = sb3.obs_mode(args.algo, env_params)
     runs = {common.checkpoints(d)[0][1]["seed"]: d for d in args.runs}
     found = common.checkpoints(runs[min(runs)])       # the lowest seed's run
+    settings = common.policy_env(args.algo, env_params, found)
     for path, meta in found:
-        common.check_checkpoint(meta, path, args.task, args.reward, {"obs_mode": obs_mode})
+        common.check_checkpoint(meta, path, args.task, args.reward, {k: settings[k] for k in common.OBS_KEYS})
     started = time.time()
     for path in (args.video, args.sheet, args.still, args.info):
         Path(path).parent.mkdir(parents=True, exist_ok=True)     # DVC, unlike Snakemake, does not
-    env = envs.make_env(args.task, args.reward, render_size=(r["height"], r["width"]),
-                        **{**env_params, "obs_mode": obs_mode})
+    env = envs.make_env(args.task, args.reward, render_size=(r["height"], r["width"]), **settings)
 
     # The final policy, one episode, every frame.
     path, meta = found[-1]
-    model = sb3.load(args.algo, path)
+    policy = algos.load_policy(args.algo, path)
     still, writer = None, imageio.get_writer(args.video, fps=r["fps"], codec="libx264", macro_block_size=1,
                                               ffmpeg_log_level="error")
-    for frame, step, ret, success in episode_frames(model, env, r["seed"], cameras):
+    for frame, step, ret, success in episode_frames(policy, env, r["seed"], cameras):
         frame = label(frame, [f"{args.task} {args.reward} {args.algo} @ {meta['global_step']} steps",
                               f"step {step}  return {ret:.2f}  success {'yes' if success else 'no'}"])
         writer.append_data(even(frame))
@@ -121,8 +141,8 @@ def main(argv=None) -> int:
     picks = found if len(found) <= SHEET_MAX else [found[int(i)] for i in np.linspace(0, len(found) - 1, SHEET_MAX)]
     tiles = []
     for path, meta in picks:
-        model = sb3.load(args.algo, path)
-        *_, (frame, step, ret, success) = episode_frames(model, env, r["seed"], cameras[:1])
+        policy = algos.load_policy(args.algo, path)
+        *_, (frame, step, ret, success) = episode_frames(policy, env, r["seed"], cameras[:1], agent=False)
         tiles.append(label(frame, [f"step {meta['global_step']}", f"return {ret:.1f} {'success' if success else ''}"]))
     env.close()
     cols = min(SHEET_COLUMNS, len(tiles))

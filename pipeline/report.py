@@ -140,6 +140,14 @@ def other_rewards(task: str, reward: str, metrics_path: str) -> dict[str, dict]:
     return found
 
 
+def observations(m: dict) -> str:
+    """What a policy sees, which the algorithm may impose over env.obs_mode (HER: goal; DrQ-v2: pixels)."""
+    env = m["provenance"].get("trained_env") or m["provenance"]["env"]
+    if env["obs_mode"] == "pixels":
+        return f"pixels ({env['frame_stack']} x {env['image_size']}x{env['image_size']} wrist frames)"
+    return env["obs_mode"]
+
+
 def params_hash(metrics: dict[str, dict]) -> str:
     used = {a: {k: m["provenance"][k] for k in ("task", "reward", "env", "hparams", "evaluation", "seeds")}
             for a, m in metrics.items()}
@@ -187,6 +195,7 @@ def main(argv=None) -> int:
            f"| Task | {args.task} |", f"| Reward version | {args.reward} (code sha256 {first['reward_fingerprint'][:12]}) |",
            f"| Backend | {sanity.get('backend', '?')} |", f"| Algorithms | {', '.join(metrics)} |",
            f"| Seeds | {', '.join(map(str, first['seeds']))} |",
+           f"| Observations | {'; '.join(f'{a}: {observations(m)}' for a, m in metrics.items())} |",
            f"| Evaluation | {first['evaluation']['episodes']} episodes per checkpoint, "
            f"{'deterministic' if first['evaluation']['deterministic'] else 'stochastic'}, seeds from "
            f"{first['evaluation']['seed']} |"]
@@ -226,7 +235,10 @@ def main(argv=None) -> int:
 
     # --- videos ----------------------------------------------------------------------------------
     renders = {algo: common.read_json(r) for algo, r in zip(metrics, args.renders)}
-    md += ["## Videos", "", "Final policy, one clean env, front and wrist cameras; contact sheet: where each "
+    pixel_algos = [a for a, m in metrics.items() if observations(m).startswith("pixels")]
+    sees = (f", then for {', '.join(pixel_algos)} the frames the policy sees (its frame stack, oldest on top)"
+            if pixel_algos else "")
+    md += ["## Videos", "", f"Final policy, one clean env, front and wrist cameras{sees}; contact sheet: where each "
            "checkpoint's episode ends.", "", "| Algorithm | Video | Still | Contact sheet |", "|---|---|---|---|"]
     for algo, video, still, sheet in zip(metrics, args.videos, args.stills, args.sheets):
         ep = renders[algo]["episode"]

@@ -24,7 +24,7 @@ from pipeline.stages import ROOT
 
 BIN = Path(sys.executable).parent
 SMOKE = "config/smoke.yaml"
-EXP_SHOW_DROP = r"^(envs|pipeline|algos)/|^data/(runs|sanity|videos)/|^data/.*\.(parquet|json|tsv)$|^(her|sanity|render|report)\.|Created"
+EXP_SHOW_DROP = r"^(envs|pipeline|algos)/|^data/(runs|sanity|videos)/|^data/.*\.(parquet|json|tsv)$|^(her|drqv2|sanity|render|report)\.|Created"
 
 
 def sh(cmd: list[str], cwd: Path, quiet: bool = False) -> str:
@@ -95,8 +95,9 @@ def smoke_dvc(ws: Path) -> dict:
     sh(["git", "init", "-q"], ws)
     sh(git + ["add", "-A"], ws, quiet=True)
     sh(git + ["commit", "-q", "-m", "smoke"], ws, quiet=True)
-    sh(["dvc", "init", "-q"], ws)
-    sh(git + ["commit", "-q", "-m", "dvc init"], ws, quiet=True)
+    if not (ws / ".dvc").exists():     # the project tracks .dvc/ itself, so a copy usually has it
+        sh(["dvc", "init", "-q"], ws)
+        sh(git + ["commit", "-q", "-m", "dvc init"], ws, quiet=True)
     t = time.time()
     sh(["dvc", "repro"], ws, quiet=True)
     full = time.time() - t

@@ -59,8 +59,11 @@ class Stage:
 # shared by all tasks, its task's module, and (train/evaluate/render) its reward version's module.
 
 def code_files(stage: Stage, fmt) -> list[str]:
-    """A stage's code deps; stages that run a task also depend on the shared env code."""
-    own = [fmt(c) for c in stage.code]
+    """A stage's code deps; stages that run a task also depend on the shared env code, and stages
+    that run an algorithm on the modules that implement it (ALGO_CODE)."""
+    own = []
+    for c in stage.code:
+        own += list(ALGO_CODE[fmt("{algo}")]) if c == ALGO else [fmt(c)]
     runs_env = any(c.startswith("envs/") for c in stage.code)
     return sorted(set(own + (env_core_files() if runs_env else [])))
 
@@ -88,6 +91,12 @@ def env_core_files() -> list[str]:
 TASK_CODE = ("envs/tasks/{task}.py", "envs/rewards/{task}/__init__.py")
 REWARD_CODE = ("envs/rewards/{task}/{reward}.py",)
 COMMON = ("pipeline/__init__.py", "pipeline/config.py", "pipeline/common.py")
+# The modules that implement each algorithm: a PPO run does not depend on DrQ-v2's code, nor a
+# DrQ-v2 run on the SB3 wrappers. algos/__init__.py (load_policy, env_settings) is shared by all.
+ALGO_CODE = {"ppo": ("algos/sb3.py",), "sac": ("algos/sb3.py",), "her": ("algos/sb3.py",),
+             "drqv2": ("algos/drqv2.py", "algos/replay.py")}
+assert set(ALGO_CODE) == set(cfg.ALGOS), "every algorithm in pipeline/config.py needs its code files here"
+ALGO = "{algo_code}"    # in Stage.code: stands for ALGO_CODE[algo]
 
 RUN = "data/runs/{task}_{reward}/{algo}/seed{seed}"
 EVAL = "data/eval/{task}_{reward}/{algo}"
@@ -107,7 +116,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         args="--task {task} --reward {reward} --algo {algo} --seed {seed} --sanity {input.sanity} "
              "--out {output.run} --threads {threads}",
         params=("env", "{algo}", "checkpoint_every"),
-        code=COMMON + ("pipeline/train.py", "algos/__init__.py", "algos/sb3.py") + TASK_CODE + REWARD_CODE,
+        code=COMMON + ("pipeline/train.py", "algos/__init__.py", ALGO) + TASK_CODE + REWARD_CODE,
         inputs={"sanity": Input("data/sanity/{task}_{backend}.json")},
         outputs={"run": Output(RUN, directory=True)},
         resources={"mem_mb": 6000, "runtime": 180},
@@ -117,7 +126,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         args="--task {task} --reward {reward} --algo {algo} --runs {input.runs} --out {output.episodes} "
              "--metrics {output.metrics} --curve {output.curve} --provenance {output.provenance} --threads {threads}",
         params=("env", "evaluation"),
-        code=COMMON + ("pipeline/evaluate.py", "algos/__init__.py", "algos/sb3.py") + TASK_CODE + REWARD_CODE,
+        code=COMMON + ("pipeline/evaluate.py", "algos/__init__.py", ALGO) + TASK_CODE + REWARD_CODE,
         inputs={"runs": Input(RUN, over="seed")},
         outputs={"episodes": Output(EVAL + ".parquet"),
                  "metrics": Output(EVAL + ".json", kind="metric"),
@@ -131,7 +140,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
              "--video {output.video} --sheet {output.sheet} --still {output.still} --info {output.info} "
              "--threads {threads}",
         params=("env", "render"),
-        code=COMMON + ("pipeline/render.py", "algos/__init__.py", "algos/sb3.py") + TASK_CODE + REWARD_CODE,
+        code=COMMON + ("pipeline/render.py", "algos/__init__.py", ALGO) + TASK_CODE + REWARD_CODE,
         inputs={"runs": Input(RUN, over="seed")},
         outputs={"video": Output(VIDEO + ".mp4"), "sheet": Output(VIDEO + "_sheet.png"),
                  "still": Output(VIDEO + ".png"), "info": Output(VIDEO + "_render.json")},
@@ -159,15 +168,16 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
 
 # --- parameters as command-line flags -----------------------------------------------------------
 
-def expand_key(key: str, algo: str | None = None) -> list[str]:
-    """A registry params entry as dotted params.yaml keys: a block expands to all its fields."""
+def expand_key(key: str, algo: str | None, params: dict) -> list[str]:
+    """A registry params entry as dotted params.yaml keys: a block expands to its fields (the
+    optional ones, drqv2's overrides, where params sets them)."""
     key = key.format(algo=algo)
-    return [f"{key}.{name}" for name in cfg.BLOCKS[key]] if key in cfg.BLOCKS else [key]
+    return [f"{key}.{name}" for name in cfg.block_keys(key, params)] if key in cfg.BLOCKS else [key]
 
 
-def param_keys(stage: Stage, algo: str | None = None) -> list[str]:
+def param_keys(stage: Stage, params: dict, algo: str | None = None) -> list[str]:
     """The dotted params.yaml keys a stage (instance) passes on its command line."""
-    return [k for entry in stage.params for k in expand_key(entry, algo)]
+    return [k for entry in stage.params for k in expand_key(entry, algo, params)]
 
 
 def _lookup(params: dict, key: str):
@@ -177,18 +187,23 @@ def _lookup(params: dict, key: str):
     return value
 
 
+def _quote(key: str, text: str) -> str:
+    """Values of patterned fields (drqv2.stddev_schedule: linear(...)) hold shell characters."""
+    return f"'{text}'" if cfg.field(key).quoted else text
+
+
 def format_flags(keys: list[str], params: dict) -> str:
-    return " ".join(f"--{k} {cfg.format_value(_lookup(params, k))}" for k in keys)
+    return " ".join(f"--{k} {_quote(k, cfg.format_value(_lookup(params, k)))}" for k in keys)
 
 
 def flags(stage: Stage, params: dict, algo: str | None = None) -> str:
     """`--key value ...` for every params key of the stage, with values from params."""
-    return format_flags(param_keys(stage, algo), params)
+    return format_flags(param_keys(stage, params, algo), params)
 
 
-def dvc_flags(stage: Stage, algo: str | None = None) -> str:
+def dvc_flags(stage: Stage, params: dict, algo: str | None = None) -> str:
     """The same flags with DVC `${key}` placeholders, which DVC fills from params.yaml."""
-    return " ".join(f"--{k} ${{{k}}}" for k in param_keys(stage, algo))
+    return " ".join(f"--{k} {_quote(k, '${' + k + '}')}" for k in param_keys(stage, params, algo))
 
 
 # --- DVC -------------------------------------------------------------------------------------------
@@ -211,13 +226,13 @@ def dvc_stage(stage: Stage, params: dict, algo=None, seed=None) -> dict:
     args = stage.args.format(
         task="${task}", reward="${reward}", backend="${backend}", algo=algo, seed=seed, threads=stage.threads,
         input=_Attr({k: " ".join(v) for k, v in ins.items()}), output=_Attr(outs))
-    cmd = f"python -m pipeline.{stage.module} {args} {dvc_flags(stage, algo)}".strip()
+    cmd = f"python -m pipeline.{stage.module} {args} {dvc_flags(stage, params, algo)}".strip()
     code = code_files(stage, lambda c: _dvc_path(c, algo, seed))
     deps = code + [p for paths in ins.values() for p in paths]
     # Identity params are recorded where they name a file the stage reads or writes or appear in cmd.
     used = " ".join([cmd] + deps + list(outs.values()))
     identity = [k for k in IDENTITY if "${" + k + "}" in used]
-    out: dict = {"cmd": cmd, "deps": deps, "params": identity + param_keys(stage, algo)}
+    out: dict = {"cmd": cmd, "deps": deps, "params": identity + param_keys(stage, params, algo)}
     for key, o in stage.outputs.items():
         entry = outs[key] if o.cache else {outs[key]: {"cache": False}}
         if o.kind == "plot":     # `dvc plots show`: success rate over env steps
@@ -287,7 +302,7 @@ def smk_params(name: str, config: dict) -> dict:
     stage = STAGES[name]
     out = {}
     for key in stage.params:
-        out[smk_param_name(key)] = (lambda wc, key=key: format_flags(expand_key(key, wc.get("algo")), config))
+        out[smk_param_name(key)] = (lambda wc, key=key: format_flags(expand_key(key, wc.get("algo"), config), config))
     # backend names the sanity file that train/report read but is not in their outputs, so it is
     # not a wildcard there: it comes from config and is recorded as a param.
     if not _backend_is_wildcard(stage) and "{backend}" in " ".join(i.path for i in stage.inputs.values()):

@@ -1,4 +1,5 @@
-"""Stage `train`: one Stable-Baselines3 run (algorithm x seed) on the batched vector env.
+"""Stage `train`: one run (algorithm x seed) on the batched vector env: PPO, SAC, HER
+(Stable-Baselines3) or DrQ-v2 (algos/drqv2.py, from the wrist camera's pixels).
 
     python -m pipeline.train --task lift --reward v19 --algo ppo --seed 0 \
         --sanity data/sanity/lift_mujoco.json --out data/runs/lift_v19/ppo/seed0 --threads 1 \
@@ -7,8 +8,12 @@
 Writes into --out:
   checkpoints/step_<global step>.zip   the model (plus replay_<step>.pkl for off-policy algorithms,
                                        kept for the latest checkpoint only, so a resume keeps it)
+  checkpoints/step_<global step>.pt    DrQ-v2 instead: the agent (DrQV2Agent.from_checkpoint reads it);
+  trainer/                             its resume state, latest only: trainer.pt (agent, optimisers,
+                                       RNG, steps, episodes) and the replay buffer's chunks (deleted
+                                       when the run completes)
   checkpoints/step_<global step>.json  where it came from: task, reward + fingerprint, algo, step,
-                                       seed, params, library versions, git commit
+                                       seed, params, the env it trained on, library versions, git commit
   train_log.parquet                    one row per finished training episode (from final_info)
   tb/                                  TensorBoard
   run.json                             summary: wall time, env steps/s, final step
@@ -17,19 +22,23 @@ Until training completes everything lives in <out>.partial (the DAG tools delete
 before a rerun); a rerun of the same command finding checkpoints of the same configuration there
 resumes from the latest one (weights, optimiser, replay buffer, global step, wall time) instead of
 starting over, and ends with the same step count.
+
+DrQ-v2 trains on pixels (obs_mode "pixels", frame_stack from its block) whatever env.obs_mode says,
+as HER trains on goal observations; the checkpoint metadata records that env as `trained_env`.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
+import algos
 from pipeline import common
 from pipeline import config as cfg
 
@@ -48,31 +57,37 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-class Recorder(BaseCallback):
-    """Logs every finished episode, saves checkpoints on a fixed global-step grid, drives tqdm."""
+def recorder(run: "Run"):
+    """An SB3 callback that logs every finished episode, saves checkpoints on a fixed global-step
+    grid and drives tqdm (built here so that a DrQ-v2 run never imports Stable-Baselines3)."""
+    from stable_baselines3.common.callbacks import BaseCallback
 
-    def __init__(self, run: "Run"):
-        super().__init__()
-        self.run = run
-        self.bar = None
+    class Recorder(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.bar = None
 
-    def _on_training_start(self):
-        self.bar = tqdm(total=self.run.total, initial=self.num_timesteps, unit="step", mininterval=5.0,
-                        desc=f"{self.run.algo} seed{self.run.seed}")
+        def _on_training_start(self):
+            self.bar = progress_bar(run, self.num_timesteps)
 
-    def _on_step(self) -> bool:
-        self.bar.update(self.training_env.num_envs)
-        for env_id, info in enumerate(self.locals["infos"]):
-            if "final_info" in info:
-                self.run.episodes.append({"global_step": self.num_timesteps, "env": env_id, **info["final_info"]})
-                for k in ("success_once", "max_cube_z", "grasp_steps"):
-                    self.logger.record_mean(f"rollout/{k}", float(info["final_info"][k]))
-        if self.num_timesteps >= self.run.next_checkpoint:
-            self.run.save(self.model, self.num_timesteps)
-        return True
+        def _on_step(self) -> bool:
+            self.bar.update(self.training_env.num_envs)
+            for env_id, info in enumerate(self.locals["infos"]):
+                if "final_info" in info:
+                    run.episodes.append({"global_step": self.num_timesteps, "env": env_id, **info["final_info"]})
+                    for k in ("success_once", "max_cube_z", "grasp_steps"):
+                        self.logger.record_mean(f"rollout/{k}", float(info["final_info"][k]))
+            if self.num_timesteps >= run.next_checkpoint:
+                run.save(self.model, self.num_timesteps)
+            return True
 
-    def _on_training_end(self):
-        self.bar.close()
+        def _on_training_end(self):
+            self.bar.close()
+    return Recorder()
+
+
+def progress_bar(run: "Run", initial: int):
+    return tqdm(total=run.total, initial=initial, unit="step", mininterval=5.0, desc=f"{run.algo} seed{run.seed}")
 
 
 class Run:
@@ -88,6 +103,9 @@ class Run:
         self.started, self.prior_wall = time.time(), 0.0
         self.hp = common.block(args, args.algo)
         self.env_params = common.block(args, "env")
+        # The env it trains on: the env block, with the obs_mode (and for DrQ-v2 the frame stack)
+        # the algorithm imposes.
+        self.trained_env = algos.env_settings(self.algo, self.env_params, self.hp)
         self.total = self.hp["total_timesteps"]
         self.every = args.checkpoint_every
         self.episodes: list[dict] = []
@@ -102,13 +120,15 @@ class Run:
     def wall(self) -> float:
         return round(self.prior_wall + time.time() - self.started, 1)
 
-    def metadata(self, step: int) -> dict:
+    def metadata(self, step: int, model_file: str, **extra) -> dict:
         return {**self.identity, "global_step": step, "total_timesteps": self.total, "wall_s": self.wall(),
-                "obs_mode": self._obs_mode(), "versions": common.versions(), "git_commit": common.git_commit()}
+                "obs_mode": self.trained_env["obs_mode"], "trained_env": self.trained_env, "model_file": model_file,
+                "versions": common.versions(), "git_commit": common.git_commit(), **extra}
 
-    def _obs_mode(self):
-        from algos import sb3
-        return sb3.obs_mode(self.algo, self.env_params)
+    def advance(self, step: int):
+        """The next checkpoint is the first grid point after step."""
+        while self.next_checkpoint <= step:
+            self.next_checkpoint += self.every
 
     def save(self, model, step: int):
         """Write a checkpoint; its JSON is written last, so a run killed mid-save leaves the previous
@@ -120,13 +140,12 @@ class Run:
         if sb3.has_replay_buffer(self.algo):
             model.save_replay_buffer(str(self.ckpt_dir / f"replay_{step:09d}.pkl"))
         self._write_log()
-        common.write_json(str(stem) + ".json", self.metadata(step))
+        common.write_json(str(stem) + ".json", self.metadata(step, stem.name + ".zip"))
         # Only the latest buffer is kept: it is all a resume needs, and it can be gigabytes.
         for old in self.ckpt_dir.glob("replay_*.pkl"):
             if old.name != f"replay_{step:09d}.pkl":
                 old.unlink()
-        while self.next_checkpoint <= step:
-            self.next_checkpoint += self.every
+        self.advance(step)
 
     def _write_log(self):
         df = pd.DataFrame(self.episodes)
@@ -143,20 +162,35 @@ class Run:
             return None
         path, meta = found[-1]
         same = all(meta.get(k) == v for k, v in self.identity.items())
-        return (path, meta) if same and path.exists() else None
+        state = path.exists() and (self.algo != "drqv2" or (self.out / DRQV2_STATE / "trainer.pt").exists())
+        return (path, meta) if same and state else None
+
+    def finish(self, global_step: int, steps_run: int, resumed_from):
+        common.write_json(self.out / "run.json", {
+            "task": self.args.task, "reward": self.args.reward, "algo": self.algo, "seed": self.seed,
+            "global_step": global_step, "wall_s": self.wall(),
+            "env_steps_per_s": round(steps_run / max(time.time() - self.started, 1e-9), 1),
+            "episodes": len(self.episodes), "resumed_from": resumed_from})
+        if self.final.exists():
+            shutil.rmtree(self.final)
+        self.out.rename(self.final)
+        print(f"done: {global_step} steps, {len(self.episodes)} episodes, {self.wall():.0f} s")
 
 
 def train(args) -> int:
-    import envs
-    from algos import sb3
-
     common.set_threads(args.threads)
     problems = cfg.task_reward_problems(args.task, args.reward, [args.algo], full=True)
     if problems:
         raise cfg.ParamsError("; ".join(problems))
-    missing = [f"--{args.algo}.{k}" for k in cfg.BLOCKS[args.algo] if getattr(args, f"{args.algo}.{k}") is None]
+    missing = [f"--{args.algo}.{k}" for k, f in cfg.BLOCKS[args.algo].items()
+               if getattr(args, f"{args.algo}.{k}") is None and not f.optional]
     if missing:
         raise common.StageError(f"algorithm {args.algo} needs {', '.join(missing)}")
+    if args.algo == "drqv2":
+        try:    # a bad override (say a malformed schedule) stops here, before the env is built
+            algos.drqv2_config(common.block(args, "drqv2"), args.seed, args.threads)
+        except ValueError as e:
+            raise cfg.ParamsError(str(e)) from None
     sanity = common.read_json(args.sanity)
     if not sanity.get("ok"):
         raise common.StageError(f"{args.sanity} says the env is broken: {'; '.join(sanity.get('problems', []))}")
@@ -166,9 +200,17 @@ def train(args) -> int:
     if resume is None and run.out.exists():
         shutil.rmtree(run.out)      # stale or foreign contents: never mix two configurations
     run.out.mkdir(parents=True, exist_ok=True)
+    if args.algo == "drqv2":
+        return train_drqv2(args, run, resume)
+    return train_sb3(args, run, resume)
 
-    env_kwargs = {**run.env_params, "obs_mode": sb3.obs_mode(args.algo, run.env_params)}
-    vec = envs.SB3VecEnv(envs.make_vec_env(args.task, args.reward, run.hp["num_envs"], seed=args.seed, **env_kwargs))
+
+def train_sb3(args, run: Run, resume) -> int:
+    import envs
+    from algos import sb3
+
+    vec = envs.SB3VecEnv(envs.make_vec_env(args.task, args.reward, run.hp["num_envs"], seed=args.seed,
+                                           **run.trained_env))
     vec.seed(args.seed)
     if resume:
         path, meta = resume
@@ -193,21 +235,105 @@ def train(args) -> int:
     remaining = run.total - model.num_timesteps
     if remaining > 0:
         # reset_num_timesteps=False keeps the global step (devlog 004: a resume must not count from 0).
-        model.learn(total_timesteps=remaining, callback=Recorder(run), reset_num_timesteps=not resume,
+        model.learn(total_timesteps=remaining, callback=recorder(run), reset_num_timesteps=not resume,
                     tb_log_name="tb", progress_bar=False)
     if model.num_timesteps > step and not (run.ckpt_dir / f"step_{model.num_timesteps:09d}.json").exists():
         run.save(model, model.num_timesteps)
-    steps_run = model.num_timesteps - step
-    common.write_json(run.out / "run.json", {
-        "task": args.task, "reward": args.reward, "algo": args.algo, "seed": args.seed,
-        "global_step": model.num_timesteps, "wall_s": run.wall(),
-        "env_steps_per_s": round(steps_run / max(time.time() - run.started, 1e-9), 1),
-        "episodes": len(run.episodes), "resumed_from": step if resume else None})
-    if run.final.exists():
-        shutil.rmtree(run.final)
-    run.out.rename(run.final)
     vec.close()
-    print(f"done: {model.num_timesteps} steps, {len(run.episodes)} episodes, {run.wall():.0f} s")
+    run.finish(model.num_timesteps, model.num_timesteps - step, step if resume else None)
+    return 0
+
+
+# --- DrQ-v2 ------------------------------------------------------------------------------------
+
+DRQV2_STATE = "trainer"     # <run>/trainer/: DrQV2Trainer.save's resume state (latest checkpoint only)
+
+
+def drqv2_row(record: dict) -> dict:
+    """A DrQ-v2 episode record as a train_log row, in the SB3 runs' columns: global_step, env and
+    the env's final_info (return, episode_len, success_once, ..., reward/<component>)."""
+    stats = {k: v for k, v in record.items() if k not in ("step", "env", "episode_return", "episode_length")}
+    return {"global_step": record["step"], "env": record["env"], **stats}
+
+
+def save_drqv2(run: Run, trainer, writer=None) -> None:
+    """A checkpoint at the trainer's global step. Order matters for a run killed mid-save:
+    1. checkpoints/step_N.pt, the agent (a file no metadata points at yet);
+    2. trainer/ (replay chunks, then trainer.pt by atomic rename): the resume point;
+    3. train_log.parquet, then checkpoints/step_N.json, which makes step N a checkpoint.
+    Killed before 2, the run resumes from the previous checkpoint; between 2 and 3, it resumes at
+    step N and writes N's metadata first thing (save_drqv2 again: the agent is the same)."""
+    import torch
+    step = trainer.global_step
+    run.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    stem = run.ckpt_dir / f"step_{step:09d}"
+    tmp = stem.with_suffix(".pt.tmp")
+    # The trainer.pt layout ({"agent": ...}), so DrQV2Agent.from_checkpoint reads it.
+    torch.save({"agent": trainer.agent.state_dict(), "global_step": step, "num_updates": trainer.num_updates}, tmp)
+    os.replace(tmp, stem.with_suffix(".pt"))
+    trainer.save(run.out / DRQV2_STATE)
+    run.episodes = [drqv2_row(r) for r in trainer.episodes]
+    run._write_log()
+    config = {k: v for k, v in dataclasses.asdict(trainer.config).items() if k != "torch_threads"}
+    common.write_json(str(stem) + ".json", run.metadata(
+        step, stem.name + ".pt", num_updates=trainer.num_updates, drqv2_config=config,
+        device=str(trainer.agent.device)))
+    if writer is not None:
+        writer.flush()
+    run.advance(step)
+
+
+def train_drqv2(args, run: Run, resume) -> int:
+    import envs
+    from torch.utils.tensorboard import SummaryWriter
+
+    from algos.drqv2 import DrQV2Trainer
+
+    config = algos.drqv2_config(run.hp, args.seed, args.threads)
+    vec = envs.make_vec_env(args.task, args.reward, run.hp["num_envs"], seed=args.seed, **run.trained_env)
+    writer = SummaryWriter(str(run.out / "tb" / "drqv2"))
+
+    def on_episode(record):
+        for k in ("return", "episode_len", "success_once", "max_cube_z", "grasp_steps"):
+            if k in record:
+                writer.add_scalar(f"rollout/{k}", float(record[k]), record["step"])
+
+    trainer = DrQV2Trainer(vec, config, on_episode=on_episode)
+    if resume:
+        path, meta = resume
+        trainer.load(run.out / DRQV2_STATE)     # agent, optimisers, replay, RNG, steps, episode log
+        step = trainer.global_step
+        run.prior_wall = meta["wall_s"]
+        run.episodes = [drqv2_row(r) for r in trainer.episodes]
+        print(f"resuming {args.algo} seed {args.seed} from global step {step}")
+        run.advance(meta["global_step"])
+        if step > meta["global_step"]:      # killed after the resume point, before its metadata
+            save_drqv2(run, trainer, writer)
+    else:
+        save_drqv2(run, trainer, writer)    # the untrained policy: the baseline every later checkpoint improves on
+        step = 0
+
+    bar = progress_bar(run, trainer.global_step)
+    # Train in short legs, so the progress bar and TensorBoard move, stopping at every grid point.
+    leg = trainer.num_envs * 25
+    while trainer.global_step < run.total:
+        before = trainer.global_step
+        trainer.train_until(min(run.total, run.next_checkpoint, before + leg), progress=False)
+        bar.update(trainer.global_step - before)
+        for k, v in trainer.metrics.items():
+            writer.add_scalar(f"train/{k}", v, trainer.global_step)
+        writer.add_scalar("train/num_updates", trainer.num_updates, trainer.global_step)
+        if trainer.global_step >= run.next_checkpoint:
+            save_drqv2(run, trainer, writer)
+    bar.close()
+    if not (run.ckpt_dir / f"step_{trainer.global_step:09d}.json").exists():
+        save_drqv2(run, trainer, writer)
+    writer.close()
+    vec.close()
+    run.finish(trainer.global_step, trainer.global_step - step, step if resume else None)
+    # A finished run is never resumed (a rerun starts over in <out>.partial), so its resume state,
+    # which holds the replay buffer (up to drqv2.replay_memory_bytes), would only fill the DVC cache.
+    shutil.rmtree(run.final / DRQV2_STATE, ignore_errors=True)
     return 0
 
 

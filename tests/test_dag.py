@@ -133,3 +133,31 @@ def test_dvc_stops_before_training_on_unknown_reward(tmp_path):
     assert proc.returncode != 0
     assert "envs/rewards/lift/v99.py" in proc.stdout + proc.stderr
     assert not any(n.startswith("train") for n in d.ran(ws))
+
+
+def test_drqv2_in_both_dags(tmp_path):
+    """With `algos: [ppo, drqv2]` both tools agree on every stage (DrQ-v2's quoted schedule flag
+    included); DrQ-v2's stages depend on algos/drqv2.py and algos/replay.py and an SB3 run's do not,
+    so editing one algorithm's module reruns that algorithm's stages only."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.set_param(ws, "algos", "[ppo, drqv2]")
+    d.run([sys.executable, "-m", "pipeline.dvcgen"], ws)
+    d.git_init(ws)
+    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
+    assert sorted(smk) == sorted(dvc) and "train-drqv2-seed0" in dvc
+    for name in smk:
+        for field in ("cmd", "deps", "outs", "params", "upstream"):
+            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    assert "--drqv2.stddev_schedule 'linear(1.0,0.1,100000)'" in dvc["train-drqv2-seed0"]["cmd"]
+    for stage in ("train-drqv2-seed0", "evaluate-drqv2", "render-drqv2"):
+        assert {"algos/drqv2.py", "algos/replay.py"} <= set(dvc[stage]["deps"]) and "algos/sb3.py" not in dvc[stage]["deps"]
+    for stage in ("train-ppo-seed0", "evaluate-ppo", "render-ppo"):
+        assert "algos/sb3.py" in dvc[stage]["deps"] and "algos/drqv2.py" not in dvc[stage]["deps"]
+
+    d.run(SNAKEMAKE, ws)
+    d.ran(ws)
+    for module, algo, train in (("drqv2", "drqv2", "train-drqv2-seed0"), ("sb3", "ppo", "train-ppo-seed0")):
+        path = ws / "algos" / f"{module}.py"
+        path.write_text(path.read_text() + "\n# edited\n")
+        d.run(SNAKEMAKE, ws)
+        assert d.ran(ws) == at("v19", [train, f"evaluate-{algo}", f"render-{algo}", "report"]), module

@@ -105,7 +105,7 @@ def test_cli_flags_round_trip():
     params = cfg.load()
     for block, fields in cfg.BLOCKS.items():
         for name, f in fields.items():
-            if block in params:
+            if block in params and name in params[block]:
                 v = params[block][name]
                 assert f.parse(cfg.format_value(v)) == v, f"{block}.{name}"
 
@@ -128,3 +128,36 @@ def test_env_block_matches_the_envs_settings():
     from envs import TaskConfig
     assert set(cfg.BLOCKS["env"]) == {f.name for f in fields(TaskConfig)}
     TaskConfig.from_kwargs(**cfg.load()["env"])     # and the values are ones envs accepts
+
+
+def test_drqv2_block_errors_name_valid_values():
+    """drqv2: `preset` plus optional overrides of it (what DrQV2Config.from_params reads)."""
+    assert "drqv2.preset: got 'tpu'; expected one of cpu, gpu" in _errors(lambda p: p["drqv2"].update(preset="tpu"))
+    assert "drqv2.encoder_bf16: got 'yes'; expected one of auto, on, off" in _errors(
+        lambda p: p["drqv2"].update(encoder_bf16="yes"))
+    assert "expected a constant like 0.2 or linear(init,final,duration)" in _errors(
+        lambda p: p["drqv2"].update(stddev_schedule="exp(1.0)"))
+    assert "drqv2.learning_rate: unknown key; valid keys: preset, total_timesteps" in _errors(
+        lambda p: p["drqv2"].update(learning_rate=1.0e-4))
+    assert "drqv2.total_timesteps: missing" in _errors(lambda p: p["drqv2"].pop("total_timesteps"))
+    assert "drqv2.batch_size: got 0" in _errors(lambda p: p["drqv2"].update(batch_size=0))
+    assert "valid: ppo, sac, her, drqv2" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
+    # the overrides are optional: a bare preset is a valid block
+    params = copy.deepcopy(cfg.load())
+    params["drqv2"] = {"preset": "gpu", "total_timesteps": 1000, "num_envs": 8}
+    cfg.validate({**params, "algos": ["drqv2"]})
+
+
+def test_drqv2_block_is_what_drqv2config_reads():
+    """Every override key of the schema is a DrQV2Config field, and params.yaml's block builds the
+    CPU preset (its values are the preset's), with frame stack 3 on pixels."""
+    from dataclasses import asdict, fields
+
+    import algos
+    from algos.drqv2 import DrQV2Config
+    overrides = set(cfg.BLOCKS["drqv2"]) - {"preset", *algos.DRQV2_LOOP_KEYS}
+    assert overrides == {f.name for f in fields(DrQV2Config)} - {"seed", "torch_threads"}
+    block = cfg.load()["drqv2"]
+    assert asdict(algos.drqv2_config(block)) == asdict(DrQV2Config(torch_threads=0))
+    env = algos.env_settings("drqv2", cfg.load()["env"], block)
+    assert env["obs_mode"] == "pixels" and env["frame_stack"] == 3
