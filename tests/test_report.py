@@ -36,7 +36,10 @@ def write_inputs(root, reward, train_len, train_return):
     (ev / "ppo.json").write_text(json.dumps(metrics))
     prov = {"task": "lift", "reward": reward, "reward_fingerprint": "ab" * 32, "algo": "ppo", "seeds": [0],
             "git_commit": "deadbeef", "versions": {"torch": "2.13.0"}, "hparams": {"learning_rate": 0.0003},
-            "env": {"max_episode_steps": 300, "domain_randomization": True}, "train_wall_s": {"0": 1200.0},
+            "env": {"max_episode_steps": 300, "domain_randomization": True, "obs_mode": "state"},
+            # what the policy was trained on, as pipeline/evaluate.py records it
+            "trained_env": {"max_episode_steps": 300, "domain_randomization": True, "obs_mode": "state"},
+            "train_wall_s": {"0": 1200.0},
             "train_env_steps_per_s": {"0": 83.3}, "eval_wall_s": 12.0,
             "evaluation": {"episodes": 2, "deterministic": True, "seed": 1000}}
     (ev / "ppo_provenance.json").write_text(json.dumps(prov))
@@ -73,6 +76,7 @@ def test_devlog_formats_and_determinism(tmp_path):
     assert "| 0 | 11.00 | 12.00 | 0% | 0.013 | 0.0 | Baseline |" in text
     assert "| 100000 | 852.20 | 854.40 | 100% | 0.080 | 120.0 | +7647% |" in text
     assert "Training vs evaluation: consistent" in text
+    assert "| Observations | ppo: state |" in text
     assert "(tmp_path)" not in text and str(tmp_path) not in text, "paths in the report must be relative"
     png = (tmp_path / "reports" / "lift_v19" / "learning_curve.png").read_bytes()
     assert report(args, tmp_path) == text
