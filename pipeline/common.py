@@ -19,6 +19,15 @@ class StageError(RuntimeError):
     """A problem the user must fix; the stage prints it as one clear line and exits non-zero."""
 
 
+def add_policy_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments of stages that load trained policies (evaluate, render): whose runs, which threads."""
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--reward", required=True)
+    parser.add_argument("--algo", required=True, choices=cfg.ALGOS)
+    parser.add_argument("--runs", nargs="+", required=True, help="run folders (one per seed)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the job's cores)")
+
+
 def add_block_args(parser: argparse.ArgumentParser, *blocks: str, required: bool = True) -> None:
     """Add `--block.key` options for every field of the given params blocks (or scalar keys)."""
     for block in blocks:

@@ -31,15 +31,11 @@ from pipeline import config as cfg
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", required=True)
-    ap.add_argument("--reward", required=True)
-    ap.add_argument("--algo", required=True, choices=cfg.ALGOS)
-    ap.add_argument("--runs", nargs="+", required=True, help="run folders (one per seed)")
+    common.add_policy_args(ap)
     ap.add_argument("--out", required=True)
     ap.add_argument("--metrics", required=True)
     ap.add_argument("--curve", required=True)
     ap.add_argument("--provenance", required=True, help="JSON: where the evaluated policies came from")
-    ap.add_argument("--threads", type=int, default=1)
     common.add_block_args(ap, "env", "evaluation")
     return ap.parse_args(argv)
 

@@ -31,15 +31,11 @@ SHEET_COLUMNS = 4
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", required=True)
-    ap.add_argument("--reward", required=True)
-    ap.add_argument("--algo", required=True, choices=cfg.ALGOS)
-    ap.add_argument("--runs", nargs="+", required=True)
+    common.add_policy_args(ap)
     ap.add_argument("--video", required=True)
     ap.add_argument("--sheet", required=True)
     ap.add_argument("--still", required=True)
     ap.add_argument("--info", required=True, help="JSON: the rendered episode's outcome and the wall time")
-    ap.add_argument("--threads", type=int, default=1)
     common.add_block_args(ap, "env", "render")
     return ap.parse_args(argv)
 
