@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -87,10 +88,25 @@ def versions() -> dict:
 
 
 def write_json(path: str | Path, obj) -> None:
-    """Sorted keys and a trailing newline: the same data always gives the same bytes."""
+    """Sorted keys and a trailing newline: the same data always gives the same bytes. Written to a
+    temporary file and renamed, so a crash or a full disk never leaves a torn file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_plain) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_plain) + "\n")
+    os.replace(tmp, path)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path: str | Path):
@@ -106,12 +122,28 @@ def _plain(o):
 
 
 def checkpoints(run_dir: str | Path) -> list[tuple[Path, dict]]:
-    """(model file, metadata) of every checkpoint in a run folder, by global step."""
+    """(model file, metadata) of every intact checkpoint in a run folder, by global step.
+
+    A checkpoint whose metadata is unreadable, or whose model file is missing or no longer matches
+    the sha256 recorded when it was saved (torn by a crash, truncated, corrupted), is skipped with a
+    warning: a resume then continues from the previous intact one."""
     found = []
     for meta_path in sorted(Path(run_dir, "checkpoints").glob("step_*.json")):
-        meta = read_json(meta_path)
+        try:
+            meta = read_json(meta_path)
+        except (OSError, ValueError) as err:
+            warn(f"skipping checkpoint {meta_path}: unreadable metadata ({err})")
+            continue
         # The model file next to it: step_N.zip (SB3) or step_N.pt (DrQ-v2); older metadata lacks the key.
-        found.append((meta_path.parent / meta.get("model_file", meta_path.with_suffix(".zip").name), meta))
+        model = meta_path.parent / meta.get("model_file", meta_path.with_suffix(".zip").name)
+        if not model.exists():
+            warn(f"skipping checkpoint {meta_path}: its model file {model.name} is missing")
+            continue
+        if "model_sha256" in meta and sha256_file(model) != meta["model_sha256"]:
+            warn(f"skipping checkpoint {meta_path}: {model.name} does not match its recorded sha256 "
+                 "(torn or corrupted)")
+            continue
+        found.append((model, meta))
     if not found:
         raise StageError(f"{run_dir}: no checkpoints (expected checkpoints/step_*.json + .zip from train)")
     return sorted(found, key=lambda pair: pair[1]["global_step"])

@@ -61,14 +61,24 @@ def recorder(run: "Run"):
     """An SB3 callback that logs every finished episode, saves checkpoints on a fixed global-step
     grid and drives tqdm (built here so that a DrQ-v2 run never imports Stable-Baselines3)."""
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
     class Recorder(BaseCallback):
         def __init__(self):
             super().__init__()
             self.bar = None
+            self.on_policy = False
 
         def _on_training_start(self):
             self.bar = progress_bar(run, self.num_timesteps)
+            self.on_policy = isinstance(self.model, OnPolicyAlgorithm)
+
+        def _on_rollout_start(self):
+            # On-policy (PPO): checkpoint between rollouts, where the weights were just updated and
+            # the step count is a whole number of rollouts. A mid-rollout checkpoint would resume
+            # with a shifted rollout grid and end at another step count than an uninterrupted run.
+            if self.on_policy and self.num_timesteps >= run.next_checkpoint:
+                run.save(self.model, self.num_timesteps)
 
         def _on_step(self) -> bool:
             self.bar.update(self.training_env.num_envs)
@@ -77,7 +87,7 @@ def recorder(run: "Run"):
                     run.episodes.append({"global_step": self.num_timesteps, "env": env_id, **info["final_info"]})
                     for k in ("success_once", "max_cube_z", "grasp_steps"):
                         self.logger.record_mean(f"rollout/{k}", float(info["final_info"][k]))
-            if self.num_timesteps >= run.next_checkpoint:
+            if not self.on_policy and self.num_timesteps >= run.next_checkpoint:
                 run.save(self.model, self.num_timesteps)
             return True
 
@@ -123,6 +133,7 @@ class Run:
     def metadata(self, step: int, model_file: str, **extra) -> dict:
         return {**self.identity, "global_step": step, "total_timesteps": self.total, "wall_s": self.wall(),
                 "obs_mode": self.trained_env["obs_mode"], "trained_env": self.trained_env, "model_file": model_file,
+                "model_sha256": common.sha256_file(self.ckpt_dir / model_file),
                 "versions": common.versions(), "git_commit": common.git_commit(), **extra}
 
     def advance(self, step: int):
@@ -141,10 +152,10 @@ class Run:
             model.save_replay_buffer(str(self.ckpt_dir / f"replay_{step:09d}.pkl"))
         self._write_log()
         common.write_json(str(stem) + ".json", self.metadata(step, stem.name + ".zip"))
-        # Only the latest buffer is kept: it is all a resume needs, and it can be gigabytes.
-        for old in self.ckpt_dir.glob("replay_*.pkl"):
-            if old.name != f"replay_{step:09d}.pkl":
-                old.unlink()
+        # The buffers of the two latest checkpoints are kept (they can be gigabytes): the previous
+        # one is what a resume needs when the latest checkpoint turns out torn or corrupted.
+        for old in sorted(self.ckpt_dir.glob("replay_*.pkl"))[:-2]:
+            old.unlink()
         self.advance(step)
 
     def _write_log(self):

@@ -38,25 +38,28 @@ def sanity(tmp_path_factory):
     return path
 
 
+PPO_TOTAL = 512   # two rollouts of 4 envs x 64 steps: checkpoints 0, 256, 512
+
+
 @pytest.fixture(scope="module")
 def ppo_run(tmp_path_factory, sanity):
     out = tmp_path_factory.mktemp("runs") / "seed0"
-    stage("train", *train_args(out, sanity))
+    stage("train", *train_args(out, sanity, total=PPO_TOTAL))
     return out
 
 
 def test_checkpoints_carry_provenance(ppo_run):
     found = common.checkpoints(ppo_run)
-    assert [m["global_step"] for _, m in found] == [0, 128, 256]
+    assert [m["global_step"] for _, m in found] == checkpoint_steps("ppo", PPO_TOTAL) == [0, 256, 512]
     meta = found[-1][1]
     import envs
     assert meta["task"] == "lift" and meta["reward"] == "v19" and meta["algo"] == "ppo" and meta["seed"] == 0
     assert meta["reward_fingerprint"] == envs.rewards.fingerprint("lift", "v19")
-    assert meta["hparams"]["total_timesteps"] == 256 and meta["env"]["max_episode_steps"] == 50
+    assert meta["hparams"]["total_timesteps"] == PPO_TOTAL and meta["env"]["max_episode_steps"] == 50
     assert {"torch", "stable-baselines3", "mujoco", "gymnasium"} <= set(meta["versions"])
     assert "git_commit" in meta
     log = pd.read_parquet(ppo_run / "train_log.parquet")
-    # 4 envs x 256 steps / 50-step episodes: every finished episode whole, each with its success flag
+    # 4 envs x 128 steps / 50-step episodes: every finished episode whole, each with its success flag
     assert len(log) > 0 and (log.episode_len == 50).all()
     assert {"return", "success_once", "max_cube_z", "grasp_steps"} <= set(log.columns)
     assert any(c.startswith("reward/") for c in log.columns)
@@ -77,9 +80,9 @@ def test_evaluate_rows_and_metrics(ppo_run, tmp_path):
     assert list(df.columns[:4]) == ["algo", "seed", "step", "episode"]
     m = json.loads((tmp_path / "e.json").read_text())
     assert {"mean_return", "std_return", "success_rate", "max_cube_z", "mean_grasp_steps"} <= set(m)
-    assert m["final_step"] == 256
+    assert m["final_step"] == PPO_TOTAL
     curve = pd.read_csv(tmp_path / "e.tsv", sep="\t")
-    assert list(curve.step) == [0, 128, 256]
+    assert list(curve.step) == [0, 256, 512]
 
 
 def test_evaluate_refuses_other_reward(ppo_run, tmp_path):
@@ -148,13 +151,66 @@ def test_killed_run_resumes_to_the_same_step_count(tmp_path, sanity, algo, total
     resumed = stage("train", *train_args(out, sanity, algo=algo, total=total))
     assert f"resuming {algo} seed 0 from global step {killed_at}" in resumed.stdout
     steps = [m["global_step"] for _, m in common.checkpoints(out)]
-    assert steps == list(range(0, total + 1, 128)), steps
+    assert steps == checkpoint_steps(algo, total), steps
     assert json.loads((out / "run.json").read_text())["global_step"] == total
     assert not partial.exists()
     if algo == "drqv2":     # the episode log is whole: one row per finished episode, none twice
         log = pd.read_parquet(out / "train_log.parquet")
         assert len(log) > 0 and not log.duplicated(["global_step", "env"]).any()
         assert (log.episode_len == 50).all()
+
+
+def checkpoint_steps(algo, total, every=128):
+    """The checkpoint steps of an uninterrupted run: every `every` steps, except that PPO saves
+    between rollouts (num_envs * n_steps steps each), at the first rollout boundary past each
+    grid point, and finishes its last rollout."""
+    rollout = PARAMS["ppo"]["num_envs"] * PARAMS["ppo"]["n_steps"] if algo == "ppo" else 1
+    up = lambda n: -(-n // rollout) * rollout
+    return sorted({0, up(total), *(up(g) for g in range(every, total + 1, every))})
+
+
+def kill_after_checkpoint(tmp_path, sanity, algo, total, step):
+    """Start a training run and SIGKILL it once checkpoint `step` exists; returns its .partial folder."""
+    import time
+    args = [sys.executable, "-m", "pipeline.train", *map(str, train_args(tmp_path / "run", sanity, algo=algo, total=total))]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    partial, deadline = tmp_path / "run.partial", time.time() + 120
+    while not (partial / "checkpoints" / f"step_{step:09d}.json").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before the kill"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    return partial
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, sanity, algo):
+    """A torn newest checkpoint (truncated model file) is detected by its sha256: the rerun warns,
+    resumes from the previous checkpoint (SAC with that checkpoint's replay buffer) and still ends
+    at the configured step count."""
+    total = 2048
+    partial = kill_after_checkpoint(tmp_path, sanity, algo, total, 256)
+    found = common.checkpoints(partial)
+    (newest, newest_meta), (_, previous_meta) = found[-1], found[-2]
+    assert newest_meta["model_sha256"] == common.sha256_file(newest)
+    newest.write_bytes(newest.read_bytes()[:1000])          # torn, as by a crash or a full disk
+    resumed = stage("train", *train_args(tmp_path / "run", sanity, algo=algo, total=total))
+    assert "does not match its recorded sha256" in resumed.stderr
+    assert f"resuming {algo} seed 0 from global step {previous_meta['global_step']}" in resumed.stdout
+    steps = [m["global_step"] for _, m in common.checkpoints(tmp_path / "run")]
+    assert steps == checkpoint_steps(algo, total), steps
+
+
+def test_unreadable_checkpoint_metadata_is_skipped(ppo_run, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(ppo_run, run)
+    newest = sorted((run / "checkpoints").glob("step_*.json"))[-1]
+    newest.write_text('{"global_step": 12')                 # torn JSON
+    steps = [m["global_step"] for _, m in common.checkpoints(run)]
+    assert steps == checkpoint_steps("ppo", PPO_TOTAL)[:-1]
+    assert "unreadable metadata" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -177,7 +233,7 @@ def test_drqv2_checkpoints_carry_provenance(drqv2_run):
     """Same metadata as an SB3 run, plus the env it trained on: pixels with its own frame stack,
     whatever the env block says."""
     found = common.checkpoints(drqv2_run)
-    assert [m["global_step"] for _, m in found] == [0, 128, 256]
+    assert [m["global_step"] for _, m in found] == checkpoint_steps("drqv2", 256) == [0, 128, 256]
     assert all(path.suffix == ".pt" and path.exists() for path, _ in found)
     meta = found[-1][1]
     import envs
