@@ -188,9 +188,10 @@ def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) ->
 
 
 def run_main(main) -> None:
-    """Run a stage's main(), turning StageError/ParamsError/ValueError from envs into one line."""
+    """Run a stage's main(), turning StageError/ParamsError and the env's FloatingPointError (NaN or
+    inf in observations, rewards or the simulation, with the env and step) into one line."""
     try:
         sys.exit(main())
-    except (StageError, cfg.ParamsError) as e:
+    except (StageError, cfg.ParamsError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -145,6 +145,7 @@ class Run:
         """Write a checkpoint; its JSON is written last, so a run killed mid-save leaves the previous
         checkpoint (and its replay buffer) as the latest complete one."""
         from algos import sb3
+        check_finite_weights(model.policy.named_parameters(), step, self)
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         stem = self.ckpt_dir / f"step_{step:09d}"
         model.save(str(stem) + ".zip")
@@ -267,6 +268,17 @@ def drqv2_row(record: dict) -> dict:
     return {"global_step": record["step"], "env": record["env"], **stats}
 
 
+def check_finite_weights(named_parameters, step: int, run: "Run") -> None:
+    """Refuse to checkpoint a diverged network: stop with the step and the parameter, keeping the
+    last good checkpoint as the latest (NaN in observations or rewards already stops in the env)."""
+    import torch
+    for name, value in named_parameters:
+        if not torch.isfinite(value).all():
+            last = max((int(p.stem[5:]) for p in run.ckpt_dir.glob("step_*.json")), default=None)
+            raise common.StageError(f"non-finite weights in {name} at global step {step} ({run.algo} seed "
+                                    f"{run.seed}); last good checkpoint: step {last}")
+
+
 def save_drqv2(run: Run, trainer, writer=None) -> None:
     """A checkpoint at the trainer's global step. Order matters for a run killed mid-save:
     1. checkpoints/step_N.pt, the agent (a file no metadata points at yet);
@@ -276,6 +288,9 @@ def save_drqv2(run: Run, trainer, writer=None) -> None:
     step N and writes N's metadata first thing (save_drqv2 again: the agent is the same)."""
     import torch
     step = trainer.global_step
+    agent = trainer.agent
+    check_finite_weights(((f"{part}.{name}", value) for part in ("encoder", "actor", "critic")
+                          for name, value in getattr(agent, part).named_parameters()), step, run)
     run.ckpt_dir.mkdir(parents=True, exist_ok=True)
     stem = run.ckpt_dir / f"step_{step:09d}"
     tmp = stem.with_suffix(".pt.tmp")

@@ -298,3 +298,42 @@ def test_drqv2_rejects_bad_params_before_training(tmp_path, sanity):
     proc = stage("train", *args, check=False)
     assert proc.returncode == 2 and "linear(init,final,duration)" in proc.stderr
     assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_nan_reward_stops_training_and_keeps_the_good_checkpoints(tmp_path, sanity, monkeypatch):
+    """A NaN in the reward (a broken reward version, say) stops the run at once, naming the env and
+    the step; the checkpoints written before stay intact and the run is not marked complete."""
+    from envs.rewards.lift import v19
+    from pipeline import train
+    original = v19.compute
+    calls = {"n": 0}
+
+    def poisoned(s):
+        calls["n"] += 1
+        reward, parts = original(s)
+        if calls["n"] > 100:          # 400 env steps in: after the checkpoints at 0 and 256
+            reward = reward * float("nan")
+        return reward, parts
+    monkeypatch.setattr(v19, "compute", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match=r"non-finite reward in env \d+ at episode step \d+"):
+        train.main([str(a) for a in train_args(out, sanity, total=PPO_TOTAL)])
+    assert not out.exists()
+    assert [m["global_step"] for _, m in common.checkpoints(tmp_path / "run.partial")] == [0, 256]
+
+
+def test_non_finite_weights_are_never_checkpointed(ppo_run, tmp_path):
+    import torch
+    from algos import sb3
+    from pipeline import train
+    model = sb3.load("ppo", common.checkpoints(ppo_run)[-1][0])
+    next(model.policy.parameters()).data[0] = float("nan")
+    run = types_namespace(ckpt_dir=ppo_run / "checkpoints", algo="ppo", seed=0)
+    with pytest.raises(common.StageError, match=r"non-finite weights in .* at global step 768 .*last good checkpoint: step 512"):
+        train.check_finite_weights(model.policy.named_parameters(), 768, run)
+    assert torch.isfinite(next(sb3.load("ppo", common.checkpoints(ppo_run)[-1][0]).policy.parameters())).all()
+
+
+def types_namespace(**kwargs):
+    import types
+    return types.SimpleNamespace(**kwargs)
