@@ -68,12 +68,19 @@ def recorder(run: "Run"):
             super().__init__()
             self.bar = None
             self.on_policy = False
+            self.rollout_start = 0
 
         def _on_training_start(self):
             self.bar = progress_bar(run, self.num_timesteps)
             self.on_policy = isinstance(self.model, OnPolicyAlgorithm)
 
+        def resume_point(self) -> int:
+            """The global step an interrupted run can be saved at: for PPO the start of the current
+            rollout (the weights have not changed since; its partial rollout is discarded)."""
+            return self.rollout_start if self.on_policy else self.num_timesteps
+
         def _on_rollout_start(self):
+            self.rollout_start = self.num_timesteps
             # On-policy (PPO): checkpoint between rollouts, where the weights were just updated and
             # the step count is a whole number of rollouts. A mid-rollout checkpoint would resume
             # with a shifted rollout grid and end at another step count than an uninterrupted run.
@@ -236,7 +243,7 @@ def train_sb3(args, run: Run, resume) -> int:
         old = pd.read_parquet(run.out / "train_log.parquet")
         if not old.empty:   # episodes logged after the checkpoint are replayed by the resumed run
             run.episodes = old[old.global_step <= step].drop(columns=["algo", "seed"]).to_dict("records")
-        run.next_checkpoint = step + run.every
+        run.advance(step)      # the next grid point after step: an off-grid (Ctrl-C) save keeps the grid
         run.prior_wall = meta["wall_s"]
         print(f"resuming {args.algo} seed {args.seed} from global step {step}")
     else:
@@ -246,9 +253,19 @@ def train_sb3(args, run: Run, resume) -> int:
 
     remaining = run.total - model.num_timesteps
     if remaining > 0:
-        # reset_num_timesteps=False keeps the global step (devlog 004: a resume must not count from 0).
-        model.learn(total_timesteps=remaining, callback=recorder(run), reset_num_timesteps=not resume,
-                    tb_log_name="tb", progress_bar=False)
+        callback = recorder(run)
+        try:
+            # reset_num_timesteps=False keeps the global step (devlog 004: a resume must not count from 0).
+            model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=not resume,
+                        tb_log_name="tb", progress_bar=False)
+        except KeyboardInterrupt:   # Ctrl-C: save where a resume can continue exactly, then stop
+            saved = callback.resume_point()
+            model.num_timesteps = saved
+            if not (run.ckpt_dir / f"step_{saved:09d}.json").exists():
+                run.save(model, saved)
+            vec.close()
+            print(f"interrupted: checkpoint saved at global step {saved}; rerun the same command to resume")
+            return 130
     if model.num_timesteps > step and not (run.ckpt_dir / f"step_{model.num_timesteps:09d}.json").exists():
         run.save(model, model.num_timesteps)
     vec.close()

@@ -337,3 +337,27 @@ def test_non_finite_weights_are_never_checkpointed(ppo_run, tmp_path):
 def types_namespace(**kwargs):
     import types
     return types.SimpleNamespace(**kwargs)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_ctrl_c_saves_a_checkpoint_and_the_rerun_finishes(tmp_path, sanity, algo):
+    import signal
+    import time
+    total = 2048
+    args = [sys.executable, "-m", "pipeline.train", *map(str, train_args(tmp_path / "run", sanity, algo=algo, total=total))]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    partial, deadline = tmp_path / "run.partial", time.time() + 120
+    while not (partial / "checkpoints" / "step_000000256.json").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before Ctrl-C"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    saved = int(out.split("checkpoint saved at global step ")[1].split(";")[0])
+    assert common.checkpoints(partial)[-1][1]["global_step"] == saved
+    resumed = stage("train", *train_args(tmp_path / "run", sanity, algo=algo, total=total))
+    assert f"resuming {algo} seed 0 from global step {saved}" in resumed.stdout
+    steps = [m["global_step"] for _, m in common.checkpoints(tmp_path / "run")]
+    assert set(checkpoint_steps(algo, total)) <= set(steps) and steps[-1] == total, steps
