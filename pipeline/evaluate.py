@@ -29,6 +29,7 @@ import pandas as pd
 from pipeline import common
 from pipeline import config as cfg
 
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_policy_args(ap)
