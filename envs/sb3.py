@@ -11,6 +11,8 @@ import time
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
+from envs.vector import episode_stats
+
 
 class SB3VecEnv(VecEnv):
     def __init__(self, env):
@@ -34,7 +36,7 @@ class SB3VecEnv(VecEnv):
         dones = terminated | truncated
         out = [{} for _ in range(self.num_envs)]
         for i in np.flatnonzero(dones):
-            stats = {k: v[i].item() for k, v in infos["final_info"].items() if not k.startswith("_")}
+            stats = episode_stats(infos, i)
             out[i] = {"terminal_observation": infos["final_obs"][i],
                       "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
                       "episode": {"r": stats["return"], "l": stats["episode_len"],

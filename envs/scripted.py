@@ -9,6 +9,7 @@ import numpy as np
 
 from envs.ik import top_down_ik
 from envs.tasks.base import CUBE_HALF, GRIPPER_CLOSED, GRIPPER_OPEN
+from envs.vector import episode_stats
 
 ABOVE, DESCEND, CLOSE, LIFT, CARRY = range(5)
 FIXED_JAW_CLEARANCE = 0.003  # m: centre the cube slightly towards the moving jaw so the fixed jaw clears it
@@ -84,13 +85,12 @@ def run_scripted(env, episodes, seed=0):
     picker = ScriptedPicker(env)
     env.reset(seed=seed)
     picker.reset()
-    rows, started = [], env.num_envs
+    rows = []
     while len(rows) < episodes:
         _, _, _, _, infos = env.step(picker.act())
         if "final_info" in infos:
             done = np.flatnonzero(infos["_final_info"])
             for i in done:
-                rows.append({k: v[i].item() for k, v in infos["final_info"].items() if not k.startswith("_")})
+                rows.append(episode_stats(infos, i))
             picker.reset(done)
-            started += len(done)
     return rows[:episodes]

@@ -12,7 +12,7 @@ statistics in info["episode"]) is then its default, 200. Use make_env(..., max_e
 import gymnasium
 import numpy as np
 
-from envs.vector import BatchedEnv
+from envs.vector import BatchedEnv, episode_stats
 
 
 class SingleEnv(gymnasium.Env):
@@ -42,7 +42,7 @@ class SingleEnv(gymnasium.Env):
         obs, reward, terminated, truncated, infos = self.vec.step(action[None])
         info = {"is_success": bool(infos["success"][0])}
         if "final_info" in infos:   # the episode's statistics, as the vector env reports them
-            info["episode"] = {k: v[0].item() for k, v in infos["final_info"].items() if not k.startswith("_")}
+            info["episode"] = episode_stats(infos, 0)
         return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def render_frames(self):

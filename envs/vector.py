@@ -230,5 +230,10 @@ class BatchedEnv(VectorEnv):
         self.task.close()
 
 
+def episode_stats(infos, i):
+    """Env i's finished-episode statistics from a step's infos, as plain Python numbers."""
+    return {k: v[i].item() for k, v in infos["final_info"].items() if not k.startswith("_")}
+
+
 def make_vec_env(task, reward, num_envs, seed=None, **env_kwargs):
     return BatchedEnv(task=task, reward=reward, num_envs=num_envs, seed=seed, **env_kwargs)
