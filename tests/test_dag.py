@@ -148,7 +148,7 @@ def test_drqv2_in_both_dags(tmp_path):
     for name in smk:
         for field in ("cmd", "deps", "outs", "params", "upstream"):
             assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
-    assert "--drqv2.stddev_schedule 'linear(1.0,0.1,100000)'" in dvc["train-drqv2-seed0"]["cmd"]
+    assert "--drqv2.stddev_schedule 'linear(1.0,0.1,30000)'" in dvc["train-drqv2-seed0"]["cmd"]
     for stage in ("train-drqv2-seed0", "evaluate-drqv2", "render-drqv2"):
         assert {"algos/drqv2.py", "algos/replay.py"} <= set(dvc[stage]["deps"]) and "algos/sb3.py" not in dvc[stage]["deps"]
     for stage in ("train-ppo-seed0", "evaluate-ppo", "render-ppo"):
