@@ -529,8 +529,9 @@ class DrQV2Trainer:
                 self.on_episode(record)
 
     def train_until(self, total_env_steps, on_checkpoint=None, checkpoint_every=None, progress=True,
-                    on_episode=None):
-        """Collect and train until global_step >= total_env_steps.
+                    on_episode=None, should_stop=None):
+        """Collect and train until global_step >= total_env_steps, or until should_stop() says so
+        (checked between env steps, where a checkpoint is consistent: Ctrl-C).
 
         on_checkpoint(trainer) is called each time global_step crosses a multiple of
         checkpoint_every, and once at the end (e.g. lambda t: t.save(ckpt_dir)).
@@ -542,7 +543,7 @@ class DrQV2Trainer:
             self._reset_envs()
         t0, step0, last_print = time.time(), self.global_step, time.time()
         checkpointed = False
-        while self.global_step < total_env_steps:
+        while self.global_step < total_env_steps and not (should_stop is not None and should_stop()):
             action = self.agent.act(self._obs, self.global_step, eval_mode=False)
             next_obs, reward, terminated, truncated, infos = self.env.step(action)
             terminated, truncated = np.asarray(terminated), np.asarray(truncated)
@@ -607,6 +608,12 @@ class DrQV2Trainer:
             "update_credit": self._update_credit,
             "episodes": list(self.episodes),
             "resets": self._resets,
+            # The envs' episodes in flight, so a resume continues them instead of starting new ones:
+            # with this, a resumed run's weights equal an uninterrupted run's (tests/test_pipeline.py).
+            # (An env without get_state, like the tests' toy env, resumes with fresh episodes.)
+            "envs": None if self._obs is None or not hasattr(self.env, "get_state") else {
+                "state": self.env.get_state(), "obs": self._obs, "ep_return": self._ep_return,
+                "ep_length": self._ep_length},
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
@@ -628,9 +635,8 @@ class DrQV2Trainer:
         self.replay.prune(directory / self.REPLAY_DIR)
 
     def load(self, directory):
-        """Resume from save(directory). The envs are reset at the next train_until: an env's
-        physics state is not checkpointed, so the episodes in flight at save time end there
-        (stored as truncated) and new ones start."""
+        """Resume from save(directory), the envs' episodes in flight included, so training goes on
+        exactly as if it had never stopped."""
         directory = Path(directory)
         state = torch.load(directory / self.STATE_FILE, map_location="cpu", weights_only=False)
         self.agent.load_state_dict(state["agent"])
@@ -647,6 +653,11 @@ class DrQV2Trainer:
         if rng["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self._obs = None
+        if state.get("envs") is not None:
+            envs = state["envs"]
+            self.env.set_state(envs["state"])
+            self._obs = envs["obs"]
+            self._ep_return, self._ep_length = envs["ep_return"].copy(), envs["ep_length"].copy()
         return self
 
 

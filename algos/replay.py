@@ -236,8 +236,9 @@ class ReplayBuffer:
         """Rebuild the rings from the chunks in directory, up to the positions recorded in state.
 
         Chunks reaching past state["total"] come from a save that was not committed (the run died
-        before writing its checkpoint) and are deleted. Each stream's head becomes the end of a
-        truncated episode: its action was never taken, and the resumed run resets the envs.
+        before writing its checkpoint) and are deleted. Each stream's head is left without an outgoing
+        transition, as it is between two steps: the resumed run either continues the envs' episodes
+        (restored with the trainer) or resets them, which ends the head's episode as a truncation.
         """
         if state["capacity"] != self.capacity or state["num_streams"] != self.num_streams:
             raise ValueError("replay checkpoint was made with a different capacity or env count")

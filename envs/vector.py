@@ -12,9 +12,14 @@ What this file guarantees, each covered by a test in tests/test_vector.py:
 - Resetting env i writes env i's state only (devlog 000's second bug): partial resets, with
   reset(options={"reset_mask": mask}), leave the other envs bit-identical.
 - Every finished episode reports success in final_info (devlog 001's 0% success rate).
+- get_state()/set_state() capture everything in flight (physics with warm-starts, randomised
+  models, per-env generators, episode statistics, frame stacks): a restored env continues its
+  episodes bit for bit, which is what makes a resumed training run equal an uninterrupted one.
 - Wrong action shapes, NaN actions and non-finite observations or rewards raise at once, naming
   the env and the step.
 """
+import copy
+
 import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -28,9 +33,12 @@ EPISODE_STATS = ("return", "episode_len", "success_once", "success_at_end", "max
 class BatchedEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, task="lift", reward="v19", num_envs=1, seed=None, autoreset=True, **env_kwargs):
+    def __init__(self, task="lift", reward="v19", num_envs=1, seed=None, autoreset=True, render_sizes=(),
+                 **env_kwargs):
+        """render_sizes: (height, width) of the images render_env will be asked for besides the
+        observation size (Genesis builds its cameras up front; MuJoCo renders any size)."""
         self.cfg = TaskConfig.from_kwargs(**env_kwargs)
-        self.task = get_task(task)(self.cfg, num_envs, reward)
+        self.task = get_task(task)(self.cfg, num_envs, reward, render_sizes=render_sizes)
         self.task_name, self.reward_version = task, reward
         self.num_envs = num_envs
         self.autoreset = autoreset
@@ -217,6 +225,18 @@ class BatchedEnv(VectorEnv):
             final_obs[i] = ({k: v[i] for k, v in current.items()} if isinstance(current, dict) else current[i])
         return {"final_info": final_info, "_final_info": done.copy(), "final_obs": final_obs,
                 "_final_obs": done.copy()}
+
+    # --- checkpointing ---------------------------------------------------------------------------
+    _STATE = ("_rngs", "_elapsed", "_stats", "_components", "_done", "_state_obs", "_frames", "_needs_reset")
+
+    def get_state(self):
+        """A picklable copy of everything the envs carry between steps (see the module docstring)."""
+        return {"task": self.task.get_state(), **copy.deepcopy({k: getattr(self, k) for k in self._STATE})}
+
+    def set_state(self, state):
+        self.task.set_state(state["task"])
+        for k, v in copy.deepcopy({k: state[k] for k in self._STATE}).items():
+            setattr(self, k, v)
 
     # --- goals, rendering, closing ------------------------------------------------------------------
     def compute_reward(self, achieved_goal, desired_goal, info=None):

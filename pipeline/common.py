@@ -24,6 +24,7 @@ def add_policy_args(parser: argparse.ArgumentParser) -> None:
     """The arguments of stages that load trained policies (evaluate, render): whose runs, which threads."""
     parser.add_argument("--task", required=True)
     parser.add_argument("--reward", required=True)
+    parser.add_argument("--backend", default="mujoco", choices=cfg.BACKENDS, help="physics backend")
     parser.add_argument("--algo", required=True, choices=cfg.ALGOS)
     parser.add_argument("--runs", nargs="+", required=True, help="run folders (one per seed)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the job's cores)")
@@ -40,6 +41,11 @@ def add_block_args(parser: argparse.ArgumentParser, *blocks: str, required: bool
         else:
             f = cfg.SCALARS[block]
             parser.add_argument(f"--{block}", dest=block, type=f.parse, required=required, help=f.describe())
+
+
+def env_block(args: argparse.Namespace) -> dict:
+    """The env block with the backend it runs on (the top-level `backend` key of params.yaml)."""
+    return {**block(args, "env"), "backend": args.backend}
 
 
 def block(args: argparse.Namespace, name: str) -> dict:
@@ -87,14 +93,23 @@ def versions() -> dict:
     return out
 
 
-def write_json(path: str | Path, obj) -> None:
-    """Sorted keys and a trailing newline: the same data always gives the same bytes. Written to a
-    temporary file and renamed, so a crash or a full disk never leaves a torn file behind."""
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file and rename: a crash or a full disk never leaves a torn file behind
+    (the old file, if any, stays whole)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_plain) + "\n")
+    try:
+        tmp.write_bytes(data)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
+
+
+def write_json(path: str | Path, obj) -> None:
+    """Sorted keys and a trailing newline: the same data always gives the same bytes. Atomic."""
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, default=_plain) + "\n").encode())
 
 
 def warn(message: str) -> None:
@@ -121,26 +136,27 @@ def _plain(o):
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def checkpoints(run_dir: str | Path) -> list[tuple[Path, dict]]:
+def checkpoints(run_dir: str | Path, quiet: bool = False) -> list[tuple[Path, dict]]:
     """(model file, metadata) of every intact checkpoint in a run folder, by global step.
 
     A checkpoint whose metadata is unreadable, or whose model file is missing or no longer matches
     the sha256 recorded when it was saved (torn by a crash, truncated, corrupted), is skipped with a
     warning: a resume then continues from the previous intact one."""
     found = []
+    warn_ = (lambda message: None) if quiet else warn
     for meta_path in sorted(Path(run_dir, "checkpoints").glob("step_*.json")):
         try:
             meta = read_json(meta_path)
         except (OSError, ValueError) as err:
-            warn(f"skipping checkpoint {meta_path}: unreadable metadata ({err})")
+            warn_(f"skipping checkpoint {meta_path}: unreadable metadata ({err})")
             continue
         # The model file next to it: step_N.zip (SB3) or step_N.pt (DrQ-v2); older metadata lacks the key.
         model = meta_path.parent / meta.get("model_file", meta_path.with_suffix(".zip").name)
         if not model.exists():
-            warn(f"skipping checkpoint {meta_path}: its model file {model.name} is missing")
+            warn_(f"skipping checkpoint {meta_path}: its model file {model.name} is missing")
             continue
         if "model_sha256" in meta and sha256_file(model) != meta["model_sha256"]:
-            warn(f"skipping checkpoint {meta_path}: {model.name} does not match its recorded sha256 "
+            warn_(f"skipping checkpoint {meta_path}: {model.name} does not match its recorded sha256 "
                  "(torn or corrupted)")
             continue
         found.append((model, meta))
@@ -195,3 +211,6 @@ def run_main(main) -> None:
     except (StageError, cfg.ParamsError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:      # a second Ctrl-C during training, or Ctrl-C in another stage
+        print("stopped by Ctrl-C; the last checkpoint written stands", file=sys.stderr)
+        sys.exit(130)

@@ -25,7 +25,7 @@ PARAMS_FILE = Path(__file__).resolve().parent.parent / "params.yaml"
 # strings are restricted to characters that need no quoting.
 SAFE_STR = re.compile(r"^[A-Za-z0-9_.,:+\-]+$")
 
-BACKENDS = ("mujoco",)          # genesis joins when envs/backends grows it
+BACKENDS = ("mujoco", "genesis")   # = envs.tasks.base.BACKENDS (tests/test_params.py), without importing envs
 ALGOS = ("ppo", "sac", "her", "drqv2")   # each has a block of the same name below
 GOAL_TASKS = ("pick_place",)    # tasks with a goal-conditioned obs_mode, which HER needs
 
@@ -154,6 +154,8 @@ BLOCKS: dict[str, dict[str, Field]] = {
     "render": {"fps": _pos_int(), "width": _pos_int(16), "height": _pos_int(16), "cameras": Field("str"),
                "seed": _pos_int(0)},
     "drqv2": _drqv2(),
+    # How the train stage runs, not what it learns: a run chunked or not ends with the same weights.
+    "train": {"chunk_steps": _pos_int(0), "chunk_retries": _pos_int(0)},
     "report": {"consistency_tolerance": Field("float", min=0.0), "success_threshold": Field("float", min=0.0, max=1.0)},
 }
 SCALARS: dict[str, Field] = {

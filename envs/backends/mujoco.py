@@ -101,6 +101,17 @@ class MujocoBatch:
         self.unstable[i] = False
         self._read(i)
 
+    def get_state(self):
+        """Every env's model (domain randomisation lives there) and data, warm-starts included:
+        set_state of a copy continues the simulation bit for bit (checkpoints use this)."""
+        return {"models": copy.deepcopy(self.models), "datas": copy.deepcopy(self.datas)}
+
+    def set_state_all(self, state):
+        self.models, self.datas = copy.deepcopy(state["models"]), copy.deepcopy(state["datas"])
+        for i, d in enumerate(self.datas):
+            self.unstable[i] = d.warning.number[_INSTABILITY_WARNINGS].any()
+            self._read(i)
+
     @staticmethod
     def _refresh(m, d):
         # After mj_step, positions are integrated but frames and contacts still describe the state
