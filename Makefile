@@ -14,9 +14,10 @@ export OMP_NUM_THREADS ?= 1
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt $(wildcard pyproject.toml)
+$(VENV)/.installed: requirements.txt requirements-genesis.txt $(wildcard pyproject.toml)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -r requirements.txt
+	# The Genesis backend is an extra, installed here too (~2.6 GB); its pins are in requirements-genesis.txt.
+	$(PY) -m pip install -r requirements.txt -r requirements-genesis.txt
 	# --no-build-isolation: build with the venv's setuptools instead of downloading one.
 	if [ -f pyproject.toml ]; then $(PY) -m pip install --no-deps --no-build-isolation -e . \
 		|| $(PY) -m pip install --no-deps -e .; fi
@@ -25,6 +26,7 @@ $(VENV)/.installed: requirements.txt $(wildcard pyproject.toml)
 test: setup
 	$(PY) -m pytest
 	$(PY) -m pipeline.smoke --cores $(CORES)
+	$(PY) -m pipeline.smoke --tool snakemake --backend genesis --cores $(CORES)
 
 test-slow: setup
 	$(PY) -m pytest -m slow

@@ -7,13 +7,17 @@ Checks, each recorded in the report with what was measured:
   render       wrist and front images are not blank, and the wrist image changes when the arm moves
   scripted     the scripted picker succeeds in >= min_success of seeded episodes (task solvable,
                success test right)
+  parity       (backend other than mujoco) the scripted picker on this backend and on MuJoCo from
+               the same seeds: success rates within 10 points, and how far the cube and gripper
+               trajectories drift apart over the first steps
 Returns a JSON-able dict with "ok" and the list of "problems" in words.
 """
 import time
 
 import numpy as np
 
-from envs.scripted import run_scripted
+from envs.scripted import ScriptedPicker, run_scripted
+from envs.tasks.base import BACKENDS
 from envs.vector import BatchedEnv
 
 DEFAULT_REWARD = {"lift": "v19", "pick_place": "staged"}
@@ -21,15 +25,15 @@ DEFAULT_REWARD = {"lift": "v19", "pick_place": "staged"}
 
 def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_steps=400,
                min_success=0.9, **env_kwargs):
-    if backend != "mujoco":
-        raise ValueError(f"unknown backend {backend!r}; valid backends: ['mujoco']")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {list(BACKENDS)}")
     started = time.time()
     reward = env_kwargs.pop("reward", DEFAULT_REWARD[task] if task in DEFAULT_REWARD else "")
     report = {"task": task, "backend": backend, "checks": {}, "problems": []}
     problems = report["problems"]
 
     def make(**overrides):
-        return BatchedEnv(task=task, reward=reward, num_envs=num_envs, **{**env_kwargs, **overrides})
+        return BatchedEnv(task=task, reward=reward, num_envs=num_envs, **{**env_kwargs, "backend": backend, **overrides})
 
     env = make()
     obs, _ = env.reset(seed=seed)
@@ -100,6 +104,42 @@ def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_s
     if rate < min_success:
         problems.append(f"scripted controller succeeded in {rate:.0%} of episodes (< {min_success:.0%}): "
                         "the task is unsolvable or its success test is wrong")
+    if backend != "mujoco":
+        report["checks"]["parity"] = parity(make, rate, episodes, seed)
+        if report["checks"]["parity"]["success_rate_gap"] > 0.10:
+            problems.append(f"scripted success on {backend} ({rate:.0%}) and on mujoco "
+                            f"({report['checks']['parity']['mujoco_success_rate']:.0%}) differ by more than 10 points")
     report["ok"] = not problems
     report["seconds"] = round(time.time() - started, 2)
     return report
+
+
+def parity(make, rate, episodes, seed, steps=100):
+    """Compare this backend with MuJoCo: scripted success over the same seeded episodes, and the
+    distance between the two backends' cube and gripper positions, step by step, over the first
+    `steps` steps of the scripted controller from the same initial state (env 0)."""
+    env_mj = make(backend="mujoco")
+    rows = run_scripted(env_mj, episodes, seed=seed)
+    env_mj.close()
+    paths = {}
+    for backend in ("mujoco", None):
+        env = make(backend="mujoco") if backend else make()
+        picker = ScriptedPicker(env)
+        env.reset(seed=seed)
+        picker.reset()
+        cube, grip = [], []
+        for _ in range(steps):
+            env.step(picker.act())
+            state = env.task.read_state()
+            cube.append(state.cube_pos[0].copy())
+            grip.append(state.grasp_pos[0].copy())
+        env.close()
+        paths[backend] = np.array(cube), np.array(grip)
+    d_cube = np.linalg.norm(paths["mujoco"][0] - paths[None][0], axis=1)
+    d_grip = np.linalg.norm(paths["mujoco"][1] - paths[None][1], axis=1)
+    mj_rate = float(np.mean([r["success_once"] for r in rows]))
+    return {"mujoco_success_rate": mj_rate, "success_rate": rate, "success_rate_gap": round(abs(rate - mj_rate), 4),
+            "steps": steps, "cube_divergence_mean_m": round(float(d_cube.mean()), 5),
+            "cube_divergence_max_m": round(float(d_cube.max()), 5),
+            "gripper_divergence_mean_m": round(float(d_grip.mean()), 5),
+            "gripper_divergence_max_m": round(float(d_grip.max()), 5)}

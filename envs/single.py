@@ -19,7 +19,8 @@ class SingleEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
     def __init__(self, task="lift", reward="v19", render_mode=None, render_size=(240, 320), **env_kwargs):
-        self.vec = BatchedEnv(task=task, reward=reward, num_envs=1, autoreset=False, **env_kwargs)
+        self.vec = BatchedEnv(task=task, reward=reward, num_envs=1, autoreset=False, render_sizes=[render_size],
+                              **env_kwargs)
         self.observation_space = self.vec.single_observation_space
         self.action_space = self.vec.single_action_space
         self.render_mode = render_mode

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     problems = cfg.task_reward_problems(args.task, args.reward, [args.algo], full=True)
     if problems:
         raise cfg.ParamsError("; ".join(problems))
-    env_params, ev = common.block(args, "env"), common.block(args, "evaluation")
+    env_params, ev = common.env_block(args), common.block(args, "evaluation")
     started = time.time()
     rows = []
     for run_dir in args.runs:

@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     problems = cfg.task_reward_problems(args.task, args.reward, [args.algo], full=True)
     if problems:
         raise cfg.ParamsError("; ".join(problems))
-    env_params, r = common.block(args, "env"), common.block(args, "render")
+    env_params, r = common.env_block(args), common.block(args, "render")
     cameras = r["cameras"].split(",")
     if not set(cameras) <= {"front", "wrist"}:
         raise cfg.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras: front, wrist (comma-separated)")

@@ -255,6 +255,15 @@ def main(argv=None) -> int:
     md += ["## Env sanity", "", f"Sanity check {'passed' if sanity.get('ok') else 'FAILED'} on "
            f"{sanity.get('backend')}; scripted controller success {scripted.get('success_rate', float('nan')):.0%} "
            f"over {scripted.get('episodes', '?')} episodes, mean max cube z {scripted.get('mean_max_cube_z', float('nan')):.3f}.", ""]
+    parity = sanity.get("checks", {}).get("parity")
+    if parity:      # a backend other than MuJoCo: the same scripted controller on both
+        md += [f"Backend parity ({sanity.get('backend')} vs mujoco, scripted controller, same seeds):", "",
+               f"| | {sanity.get('backend')} | mujoco |", "|---|---:|---:|",
+               f"| scripted success | {parity['success_rate']:.0%} | {parity['mujoco_success_rate']:.0%} |",
+               f"| cube position gap over the first {parity['steps']} steps, mean / max (mm) | "
+               f"{1000 * parity['cube_divergence_mean_m']:.1f} / {1000 * parity['cube_divergence_max_m']:.1f} | |",
+               f"| gripper position gap over the first {parity['steps']} steps, mean / max (mm) | "
+               f"{1000 * parity['gripper_divergence_mean_m']:.1f} / {1000 * parity['gripper_divergence_max_m']:.1f} | |", ""]
     md += ["## Provenance", "", "| | |", "|---|---|",
            f"| Git commit | {first['git_commit']} |", f"| Params hash | {params_hash(metrics)} |",
            f"| Reward fingerprint | {first['reward_fingerprint']} |",

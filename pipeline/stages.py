@@ -113,9 +113,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     ),
     Stage(
         name="train", module="train", each=("algo", "seed"),
-        args="--task {task} --reward {reward} --algo {algo} --seed {seed} --sanity {input.sanity} "
-             "--out {output.run} --threads {threads}",
-        params=("env", "{algo}", "checkpoint_every"),
+        args="--task {task} --reward {reward} --backend {backend} --algo {algo} --seed {seed} "
+             "--sanity {input.sanity} --out {output.run} --threads {threads}",
+        params=("env", "{algo}", "checkpoint_every", "train"),
         code=COMMON + ("pipeline/train.py", "algos/__init__.py", ALGO) + TASK_CODE + REWARD_CODE,
         inputs={"sanity": Input("data/sanity/{task}_{backend}.json")},
         outputs={"run": Output(RUN, directory=True)},
@@ -123,7 +123,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     ),
     Stage(
         name="evaluate", module="evaluate", each=("algo",),
-        args="--task {task} --reward {reward} --algo {algo} --runs {input.runs} --out {output.episodes} "
+        args="--task {task} --reward {reward} --backend {backend} --algo {algo} --runs {input.runs} --out {output.episodes} "
              "--metrics {output.metrics} --curve {output.curve} --provenance {output.provenance} --threads {threads}",
         params=("env", "evaluation"),
         code=COMMON + ("pipeline/evaluate.py", "algos/__init__.py", ALGO) + TASK_CODE + REWARD_CODE,
@@ -136,7 +136,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     ),
     Stage(
         name="render", module="render", each=("algo",),
-        args="--task {task} --reward {reward} --algo {algo} --runs {input.runs} "
+        args="--task {task} --reward {reward} --backend {backend} --algo {algo} --runs {input.runs} "
              "--video {output.video} --sheet {output.sheet} --still {output.still} --info {output.info} "
              "--threads {threads}",
         params=("env", "render"),
@@ -303,9 +303,10 @@ def smk_params(name: str, config: dict) -> dict:
     out = {}
     for key in stage.params:
         out[smk_param_name(key)] = (lambda wc, key=key: format_flags(expand_key(key, wc.get("algo"), config), config))
-    # backend names the sanity file that train/report read but is not in their outputs, so it is
-    # not a wildcard there: it comes from config and is recorded as a param.
-    if not _backend_is_wildcard(stage) and "{backend}" in " ".join(i.path for i in stage.inputs.values()):
+    # backend is in the command of train/evaluate/render and names the sanity file that train and
+    # report read, but is not in their outputs, so it is not a wildcard there: it comes from config
+    # and is recorded as a param.
+    if not _backend_is_wildcard(stage) and "{backend}" in " ".join([stage.args, *(i.path for i in stage.inputs.values())]):
         out["backend"] = config["backend"]
     return out
 

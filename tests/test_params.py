@@ -113,8 +113,8 @@ def test_cli_flags_round_trip():
 def test_conda_env_pins_match_requirements():
     """config/conda.yaml (Snakemake's conda: directive) lists the same pins as requirements.txt."""
     root = cfg.PARAMS_FILE.parent
-    reqs = [ln.strip() for ln in (root / "requirements.txt").read_text().splitlines()
-            if ln.strip() and not ln.startswith("#")]
+    reqs = [ln.strip() for name in ("requirements.txt", "requirements-genesis.txt")
+            for ln in (root / name).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     conda = yaml.safe_load((root / "config" / "conda.yaml").read_text())
     pip = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
     assert pip == reqs
@@ -122,11 +122,14 @@ def test_conda_env_pins_match_requirements():
 
 def test_env_block_matches_the_envs_settings():
     """Every env setting envs/ accepts is a key of the env block, and nothing else: a new TaskConfig
-    field must be added to the schema and params.yaml (or it could never be set or tracked)."""
+    field must be added to the schema and params.yaml (or it could never be set or tracked). The
+    backend is the top-level `backend` key (it names the sanity file), passed to the env by the stages."""
     from dataclasses import fields
 
     from envs import TaskConfig
-    assert set(cfg.BLOCKS["env"]) == {f.name for f in fields(TaskConfig)}
+    from envs.tasks.base import BACKENDS
+    assert set(cfg.BLOCKS["env"]) | {"backend"} == {f.name for f in fields(TaskConfig)}
+    assert cfg.BACKENDS == BACKENDS
     TaskConfig.from_kwargs(**cfg.load()["env"])     # and the values are ones envs accepts
 
 

@@ -95,3 +95,19 @@ def test_compares_other_reward_versions(tmp_path):
     text = report(write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0), tmp_path)
     assert "## Comparison with other reward versions" in text
     assert "| Metric | v11 | v19 |" in text
+
+
+def test_shows_backend_parity_when_the_sanity_stage_measured_it(tmp_path):
+    args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0)
+    sanity = args[args.index("--sanity") + 1]
+    data = json.loads(sanity.read_text())
+    assert "vs mujoco" not in report(args, tmp_path)       # a MuJoCo run has nothing to compare
+    data["backend"] = "genesis"
+    data["checks"]["parity"] = {"success_rate": 1.0, "mujoco_success_rate": 0.75, "success_rate_gap": 0.25,
+                                "steps": 100, "cube_divergence_mean_m": 0.0021, "cube_divergence_max_m": 0.0262,
+                                "gripper_divergence_mean_m": 0.0022, "gripper_divergence_max_m": 0.0234}
+    sanity.write_text(json.dumps(data))
+    text = report(args, tmp_path)
+    assert "Backend parity (genesis vs mujoco" in text
+    assert "| scripted success | 100% | 75% |" in text
+    assert "2.1 / 26.2" in text and "2.2 / 23.4" in text

@@ -16,6 +16,7 @@ from envs.ik import top_down_ik
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 OBS_MODES = ("state", "pixels", "state+pixels", "goal")
+BACKENDS = ("mujoco", "genesis")   # physics backends (envs/backends/); genesis is imported only when chosen
 CUBE_HALF = 0.0125
 TABLE_CENTER, TABLE_HALF = np.array([0.15, 0.0]), 0.45   # the table geom of tabletop.xml
 ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
@@ -36,10 +37,13 @@ class TaskConfig:
     image_size: int = 84                # wrist camera resolution (square)
     frame_stack: int = 1                # wrist frames stacked along channels in pixel modes
     goal_tolerance: float = 0.02        # m, pick_place success radius
+    backend: str = "mujoco"             # physics backend, one of BACKENDS (genesis: docs/genesis.md)
 
     def __post_init__(self):
         if self.obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode {self.obs_mode!r} is not one of {list(OBS_MODES)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend {self.backend!r} is not one of {list(BACKENDS)}")
         if self.curriculum_stage not in (0, 1, 2, 3):
             raise ValueError(f"curriculum_stage {self.curriculum_stage!r} is not one of [0, 1, 2, 3]")
         for name in ("max_episode_steps", "action_scale", "control_hz", "lift_height", "image_size",
@@ -98,13 +102,18 @@ class TabletopTask:
     goal_layout = []              # extra state entries, appended after STATE_LAYOUT
     show_goal = False             # draw the goal marker in camera images
 
-    def __init__(self, cfg: TaskConfig, num_envs: int, reward: str):
+    def __init__(self, cfg: TaskConfig, num_envs: int, reward: str, render_sizes=()):
         self.cfg = cfg
         self.reward_version = reward
         self.reward_fn = rewards.get(self.name, reward)
         self.num_envs = num_envs
-        self.physics = MujocoBatch(ASSETS / "tabletop.xml", num_envs, 1.0 / cfg.control_hz,
-                                   contact_pairs=[("cube", "fixed_jaw"), ("cube", "moving_jaw")])
+        pairs = [("cube", "fixed_jaw"), ("cube", "moving_jaw")]
+        if cfg.backend == "genesis":
+            from envs.backends.genesis import GenesisBatch  # lazy: MuJoCo users never import genesis
+            self.physics = GenesisBatch(ASSETS / "tabletop.xml", num_envs, 1.0 / cfg.control_hz, contact_pairs=pairs,
+                                        camera_sizes=sorted({(cfg.image_size, cfg.image_size), (240, 320), *map(tuple, render_sizes)}))
+        else:
+            self.physics = MujocoBatch(ASSETS / "tabletop.xml", num_envs, 1.0 / cfg.control_hz, contact_pairs=pairs)
         p = self.physics
         self.arm_qpos = np.array([p.joint_qpos_adr(j) for j in ARM_JOINTS])
         self.arm_dof = np.array([p.joint_dof_adr(j) for j in ARM_JOINTS])
@@ -166,6 +175,17 @@ class TabletopTask:
         p.set_geom_rgba(i, self.cube_geom, np.clip(self._base_cube_rgba + [*rng.uniform(-0.15, 0.15, 3), 0], 0, 1))
         p.set_geom_rgba(i, self.table_geom, np.clip(self._base_table_rgba + [*rng.uniform(-0.1, 0.1, 3), 0], 0, 1))
         p.set_light_diffuse(i, 0, rng.uniform(0.3, 0.7, 3))
+
+    # What the task itself carries between steps; with the physics state, enough to continue exactly.
+    _STATE = ("target", "hold_count", "goal", "cube_spawn", "last_action")
+
+    def get_state(self):
+        return {"physics": self.physics.get_state(), **{k: getattr(self, k).copy() for k in self._STATE}}
+
+    def set_state(self, state):
+        self.physics.set_state_all(state["physics"])
+        for k in self._STATE:
+            setattr(self, k, state[k].copy())
 
     def init_goal(self, rng, cube_spawn):
         return cube_spawn.copy()
