@@ -53,7 +53,7 @@ def main():
 
     t0 = time.perf_counter()
     import envs
-    from envs.walk import WalkEnv
+    from envs.tasks.walk import WalkEnv
     import_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     import genesis  # noqa: F401

@@ -34,7 +34,7 @@ def main():
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from envs.walk import WalkEnv, walk_sb3
+    from envs.tasks.walk import WalkEnv, walk_sb3
 
     t0 = time.perf_counter()
     env = WalkEnv(args.reward, num_envs=args.n_envs, seed=args.seed, max_episode_steps=args.max_episode_steps)

@@ -84,11 +84,13 @@ def env_core_files() -> list[str]:
             continue    # a task module: added per task as envs/tasks/{task}.py
         if parts[:2] == ["envs", "rewards"] and len(parts) == 4:
             continue    # a task's rewards: added per task and per reward version (TASK_CODE, REWARD_CODE)
+        if parts[:2] == ["envs", "backends"] and parts[-1] not in ("__init__.py", "mujoco.py"):
+            continue    # a backend other than MuJoCo (which every task imports): BACKEND_CODE
         files.append(rel)
     return files
 
 
-TASK_CODE = ("envs/tasks/{task}.py", "envs/rewards/{task}/__init__.py")
+TASK_CODE = ("envs/tasks/{task}.py", "envs/rewards/{task}/__init__.py", "envs/backends/{backend}.py")
 REWARD_CODE = ("envs/rewards/{task}/{reward}.py",)
 COMMON = ("pipeline/__init__.py", "pipeline/config.py", "pipeline/common.py")
 # The modules that implement each algorithm: a PPO run does not depend on DrQ-v2's code, nor a

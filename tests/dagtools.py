@@ -151,7 +151,7 @@ def snakemake_dag(ws: Path, targets: list[str] | None = None) -> dict:
                 params = [k for k in IDENTITY if k in wc] + (["backend"] if "backend" in dict(job.params.items()) else [])
                 cmd = job.shellcmd.split(" > ")[0].strip()
                 out[name] = {"cmd": re.sub(r" --threads \d+", "", cmd),
-                             "deps": sorted(map(str, job.input)), "outs": sorted(map(str, job.output)),
+                             "deps": sorted(set(map(str, job.input))), "outs": sorted(map(str, job.output)),
                              "params": sorted(params + flag_keys),
                              "upstream": sorted(name_of[d] for d in dag.dependencies[job] if d in name_of)}
             return out
@@ -171,7 +171,9 @@ def dvc_dag(ws: Path) -> dict:
             params = [k for p in stage.params for k in p.params]
             deps = [d.def_path for d in stage.deps if d not in stage.params]
             out[stage.name] = {"cmd": re.sub(r" --threads \d+", "", stage.cmd),
-                               "deps": sorted(deps), "outs": sorted(o.def_path for o in stage.outs),
+                               # as a set: envs/backends/mujoco.py is listed twice with backend
+                               # mujoco (core env code, and the backend's module); one dependency
+                               "deps": sorted(set(deps)), "outs": sorted(o.def_path for o in stage.outs),
                                "params": sorted(params),
                                "upstream": sorted(s.name for s in graph.successors(stage))}
     return out

@@ -1,4 +1,4 @@
-"""The Go2 walking task (envs/walk.py, rewards envs/rewards/walk/v1.py and v2.py) on Genesis gs.cpu.
+"""The Go2 walking task (envs/tasks/walk.py, rewards envs/rewards/walk/v1.py and v2.py) on Genesis gs.cpu.
 
 Skipped where genesis is not importable (see docs/genesis.md for its separate environment). One scene of
 4 envs is built for the module: the first build in a fresh kernel cache compiles (~55 s measured on our
@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("genesis")
 
 from envs import rewards  # noqa: E402
-from envs.walk import DEFAULT_POSE, INIT_HEIGHT, WalkEnv  # noqa: E402
+from envs.tasks.walk import DEFAULT_POSE, INIT_HEIGHT, WalkEnv  # noqa: E402
 
 N = 4
 

@@ -1,1 +1,1 @@
-"""Reward versions of the walk task (Go2 velocity tracking, envs/walk.py; devlog 002)."""
+"""Reward versions of the walk task (Go2 velocity tracking, envs/tasks/walk.py; devlog 002)."""

@@ -10,7 +10,7 @@ tracking_ang_vel  0.2 * exp(-(command_yaw - base yaw rate)^2 / 0.25)
 height            0.3 * (-1 if base height < 0.10 m else 0)       (devlog)
 action_rate       -0.005 * |action - last action|^2
 
-Termination (read by envs/walk.py): base height below 0.12 m from the first step (no grace period),
+Termination (read by envs/tasks/walk.py): base height below 0.12 m from the first step (no grace period),
 or the body tilted more than 60 degrees.
 """
 import numpy as np

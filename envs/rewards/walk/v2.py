@@ -7,7 +7,7 @@ The devlog names a "leg extension reward encouraging proper leg posture" without
 weight: ours (our choice) is 0.5 * the mean over the four legs of exp(-4 * (calf angle - default
 calf angle)^2), i.e. 0.5 with the knees at the standing pose, ~0.01 with the knees folded flat
 (calf at its -2.72 rad limit, as when lying on the belly).
-The 20-step grace period lives in the env's termination (envs/walk.py reads the constants below):
+The 20-step grace period lives in the env's termination (envs/tasks/walk.py reads the constants below):
 termination height 0.08 m during the first 20 steps of an episode, 0.12 m afterwards (devlog).
 
 tracking_lin_vel  1.0 * exp(-|command_xy - base velocity_xy (body frame)|^2 / 0.25)     (as v1)
@@ -23,7 +23,7 @@ from envs.rewards.walk.v1 import action_rate, tracking
 TERMINATION_HEIGHT = 0.12   # m, after the grace period
 GRACE_STEPS = 20            # steps of an episode with the relaxed height
 GRACE_HEIGHT = 0.08         # m
-CALF = np.array([2, 5, 8, 11])   # calf joints in envs.walk.JOINT_NAMES order
+CALF = np.array([2, 5, 8, 11])   # calf joints in envs.tasks.walk.JOINT_NAMES order
 
 
 def compute(s):
