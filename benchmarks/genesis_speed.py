@@ -1,6 +1,6 @@
 """Env steps per second with random actions: lift on Genesis gs.cpu and on MuJoCo, walk (Go2) on Genesis.
 
-    OMP_NUM_THREADS=1 nice -n 15 /tmp/gsvenv/bin/python benchmarks/genesis_speed.py [--seconds 3] [--n 1 64 512]
+    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/genesis_speed.py [--seconds 3] [--n 1 64 512]
 
 One process; each (task, backend, n_envs) scene is built once, reset, warmed up (--warmup steps, which
 also covers any first-call kernel compilation), then stepped for about --seconds with uniform random

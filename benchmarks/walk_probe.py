@@ -1,6 +1,6 @@
 """A short Stable-Baselines3 PPO probe of the Go2 walk task on Genesis gs.cpu, per reward version.
 
-    OMP_NUM_THREADS=1 nice -n 15 /tmp/gsvenv/bin/python benchmarks/walk_probe.py --reward v1 --steps 300000
+    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/walk_probe.py --reward v1 --steps 300000
 
 Not a training run: a check that the env, the reward and the adapter train at all, and what the early
 behaviour looks like (does the robot keep its height? move forward? fall?). Every --every env steps it
