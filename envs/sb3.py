@@ -41,9 +41,14 @@ class SB3VecEnv(VecEnv):
                       "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
                       "episode": {"r": stats["return"], "l": stats["episode_len"],
                                   "t": round(time.time() - self._start, 6)},
-                      "is_success": bool(stats["success_once"]),
+                      "is_success": self.is_success(stats),
                       "final_info": stats}
         return obs, reward.astype(np.float32), dones, out
+
+    @staticmethod
+    def is_success(stats):
+        """SB3's success of an episode: the devlog's definition, success at any step."""
+        return bool(stats["success_once"])
 
     def close(self):
         self.env.close()

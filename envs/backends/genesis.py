@@ -43,6 +43,8 @@ import time
 import mujoco
 import numpy as np
 
+from envs.backends.mujoco import SceneIndex
+
 _log = logging.getLogger(__name__)
 
 
@@ -54,7 +56,7 @@ def _init_genesis():
     return gs
 
 
-def _quat_to_mat(q):
+def quat_to_mat(q):
     """(..., 4) wxyz -> (..., 3, 3)."""
     w, x, y, z = np.moveaxis(q, -1, 0)
     return np.stack([
@@ -68,7 +70,7 @@ def _np(t):
     return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
 
 
-class GenesisBatch:
+class GenesisBatch(SceneIndex):
     """The physics interface a task uses (see envs/backends/mujoco.py), on a batched Genesis scene."""
 
     name = "genesis"
@@ -170,7 +172,7 @@ class GenesisBatch:
         self.qvel = np.zeros((num_envs, base.nv))
         self.site_xpos = np.zeros((num_envs, base.nsite, 3))
         self._site_pos = np.tile(base.site_pos, (num_envs, 1, 1))        # per env (set_site_pos)
-        self._site_rot = _quat_to_mat(base.site_quat)                     # (nsite, 3, 3)
+        self._site_rot = quat_to_mat(base.site_quat)                     # (nsite, 3, 3)
         self._site_links = sorted({l.idx_local for l in (self._body_link[int(b)] for b in base.site_bodyid)
                                    if l is not None})
         self._link_slot = {li: k for k, li in enumerate(self._site_links)}
@@ -201,7 +203,7 @@ class GenesisBatch:
         # Cameras: fixed ones get their world pose, body ones are attached to their link.
         for (cname, h, w), (c, cam) in self._cameras.items():
             T = np.eye(4)
-            T[:3, :3] = _quat_to_mat(base.cam_quat[c])
+            T[:3, :3] = quat_to_mat(base.cam_quat[c])
             T[:3, 3] = base.cam_pos[c]
             link = self._body_link.get(int(base.cam_bodyid[c]))
             if link is None:
@@ -216,31 +218,6 @@ class GenesisBatch:
         # Initial state: MuJoCo's qpos0 with targets at the actuated joints' qpos0.
         for i in range(num_envs):
             self.set_state(i, base.qpos0.copy(), base.qpos0[base.jnt_qposadr[act_joint]])
-
-    # --- names -> indices (same as MujocoBatch) ------------------------------------------------
-    def _id(self, kind, name):
-        i = mujoco.mj_name2id(self.base, kind, name)
-        if i < 0:
-            raise KeyError(f"no {kind.name[6:].lower()} named {name!r} in the scene")
-        return i
-
-    def geom_id(self, name):
-        return self._id(mujoco.mjtObj.mjOBJ_GEOM, name)
-
-    def site_id(self, name):
-        return self._id(mujoco.mjtObj.mjOBJ_SITE, name)
-
-    def body_id(self, name):
-        return self._id(mujoco.mjtObj.mjOBJ_BODY, name)
-
-    def joint_qpos_adr(self, name):
-        return int(self.base.jnt_qposadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)])
-
-    def joint_dof_adr(self, name):
-        return int(self.base.jnt_dofadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)])
-
-    def keyframe_qpos(self, name):
-        return self.base.key_qpos[self._id(mujoco.mjtObj.mjOBJ_KEY, name)].copy()
 
     # --- stepping and state -------------------------------------------------------------------
     def step(self, ctrl):
@@ -320,7 +297,7 @@ class GenesisBatch:
         self.qvel[idx] = qvel
         if self._site_links:
             pos = _np(ent.get_links_pos(self._site_links, envs_idx=envs))
-            rot = _quat_to_mat(_np(ent.get_links_quat(self._site_links, envs_idx=envs)))
+            rot = quat_to_mat(_np(ent.get_links_quat(self._site_links, envs_idx=envs)))
             self._link_rot[idx] = rot
             self._link_pos[idx] = pos
         self._update_sites(idx)

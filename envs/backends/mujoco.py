@@ -23,7 +23,36 @@ _INSTABILITY_WARNINGS = np.array([mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWa
                                   mujoco.mjtWarning.mjWARN_BADQPOS], dtype=int)
 
 
-class MujocoBatch:
+class SceneIndex:
+    """Names -> indices in the scene's MjModel (`self.base`): every backend loads the same MJCF, so
+    the tasks address bodies, joints and sites the same way on all of them."""
+
+    def _id(self, kind, name):
+        i = mujoco.mj_name2id(self.base, kind, name)
+        if i < 0:
+            raise KeyError(f"no {kind.name[6:].lower()} named {name!r} in the scene")
+        return i
+
+    def geom_id(self, name):
+        return self._id(mujoco.mjtObj.mjOBJ_GEOM, name)
+
+    def site_id(self, name):
+        return self._id(mujoco.mjtObj.mjOBJ_SITE, name)
+
+    def body_id(self, name):
+        return self._id(mujoco.mjtObj.mjOBJ_BODY, name)
+
+    def joint_qpos_adr(self, name):
+        return int(self.base.jnt_qposadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)])
+
+    def joint_dof_adr(self, name):
+        return int(self.base.jnt_dofadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)])
+
+    def keyframe_qpos(self, name):
+        return self.base.key_qpos[self._id(mujoco.mjtObj.mjOBJ_KEY, name)].copy()
+
+
+class MujocoBatch(SceneIndex):
     """The physics interface a task uses; the Genesis backend implements the same methods."""
 
     name = "mujoco"
@@ -55,31 +84,6 @@ class MujocoBatch:
             mujoco.mj_resetData(self.models[i], self.datas[i])
             mujoco.mj_forward(self.models[i], self.datas[i])
             self._read(i)
-
-    # --- names -> indices -------------------------------------------------------------------
-    def _id(self, kind, name):
-        i = mujoco.mj_name2id(self.base, kind, name)
-        if i < 0:
-            raise KeyError(f"no {kind.name[6:].lower()} named {name!r} in the scene")
-        return i
-
-    def geom_id(self, name):
-        return self._id(mujoco.mjtObj.mjOBJ_GEOM, name)
-
-    def site_id(self, name):
-        return self._id(mujoco.mjtObj.mjOBJ_SITE, name)
-
-    def body_id(self, name):
-        return self._id(mujoco.mjtObj.mjOBJ_BODY, name)
-
-    def joint_qpos_adr(self, name):
-        return int(self.base.jnt_qposadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)])
-
-    def joint_dof_adr(self, name):
-        return int(self.base.jnt_dofadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)])
-
-    def keyframe_qpos(self, name):
-        return self.base.key_qpos[self._id(mujoco.mjtObj.mjOBJ_KEY, name)].copy()
 
     # --- stepping and state -----------------------------------------------------------------
     def step(self, ctrl):

@@ -46,6 +46,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs import rewards
+from envs.backends.genesis import quat_to_mat
 
 # Genesis's go2 example order (legs FR, FL, RR, RL; hip, thigh, calf).
 JOINT_NAMES = ("FR_hip_joint", "FR_thigh_joint", "FR_calf_joint",
@@ -63,16 +64,6 @@ EPISODE_STATS = ("return", "episode_len", "mean_forward_vel", "distance_x", "mea
 
 def _np(t):
     return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-
-
-def quat_to_mat(q):
-    """(..., 4) wxyz -> (..., 3, 3)."""
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
 
 
 @dataclasses.dataclass
@@ -366,23 +357,11 @@ def make_walk_env(reward="v2", num_envs=1, seed=None, **kwargs):
 def walk_sb3(env):
     """A WalkEnv as a Stable-Baselines3 VecEnv: SB3VecEnv, with is_success = survived to the time limit
     (walk has no success test; SB3VecEnv reads success_once)."""
-    import time
-
     from envs.sb3 import SB3VecEnv
-    from envs.vector import episode_stats
 
     class WalkSB3VecEnv(SB3VecEnv):
-        def step_wait(self):
-            obs, reward, terminated, truncated, infos = self.env.step(self._actions)
-            dones = terminated | truncated
-            out = [{} for _ in range(self.num_envs)]
-            for i in np.flatnonzero(dones):
-                stats = episode_stats(infos, i)
-                out[i] = {"terminal_observation": infos["final_obs"][i],
-                          "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
-                          "episode": {"r": stats["return"], "l": stats["episode_len"],
-                                      "t": round(time.time() - self._start, 6)},
-                          "is_success": not stats["fell"], "final_info": stats}
-            return obs, reward.astype(np.float32), dones, out
+        @staticmethod
+        def is_success(stats):
+            return not stats["fell"]
 
     return WalkSB3VecEnv(env)
