@@ -27,6 +27,10 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None)
+    # PPO and action settings; --genesis-example sets those of Genesis's go2 locomotion example
+    # (lr 1e-3, entropy 0.01, initial std 1, [512, 256, 128], 24 steps per env, 4 minibatches).
+    p.add_argument("--genesis-example", action="store_true")
+    p.add_argument("--action-scale", type=float, default=0.25, help="rad of joint-target offset at action 1")
     args = p.parse_args()
 
     import torch
@@ -37,7 +41,8 @@ def main():
     from envs.tasks.walk import WalkEnv, walk_sb3
 
     t0 = time.perf_counter()
-    env = WalkEnv(args.reward, num_envs=args.n_envs, seed=args.seed, max_episode_steps=args.max_episode_steps)
+    env = WalkEnv(args.reward, num_envs=args.n_envs, seed=args.seed, max_episode_steps=args.max_episode_steps,
+                  action_scale=args.action_scale)
     print(f"# walk {args.reward}: {args.n_envs} envs built in {time.perf_counter() - t0:.1f} s; "
           f"termination {env.termination_height} m (grace {env.grace_steps} steps at {env.grace_height} m)",
           flush=True)
@@ -80,10 +85,15 @@ def main():
                   f"len {fmt('live_len', '{:.0f}')}", flush=True)
             self.done = []
 
-    model = PPO("MlpPolicy", venv, n_steps=64, batch_size=1024, n_epochs=5, learning_rate=3e-4, gamma=0.99,
-                gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, policy_kwargs={"net_arch": [128, 128],
-                                                                              "log_std_init": -1.0},
-                seed=args.seed, verbose=0, device="cpu")
+    if args.genesis_example:
+        ppo = dict(n_steps=24, batch_size=24 * args.n_envs // 4, n_epochs=5, learning_rate=1e-3, ent_coef=0.01,
+                   max_grad_norm=1.0, policy_kwargs={"net_arch": [512, 256, 128], "log_std_init": 0.0,
+                                                     "activation_fn": torch.nn.ELU})
+    else:
+        ppo = dict(n_steps=64, batch_size=1024, n_epochs=5, learning_rate=3e-4, ent_coef=0.0,
+                   max_grad_norm=0.5, policy_kwargs={"net_arch": [128, 128], "log_std_init": -1.0})
+    model = PPO("MlpPolicy", venv, gamma=0.99, gae_lambda=0.95, clip_range=0.2,
+                seed=args.seed, verbose=0, device="cpu", **ppo)
     t0 = time.perf_counter()
     model.learn(args.steps, callback=Probe())
     wall = time.perf_counter() - t0
