@@ -27,7 +27,7 @@ Writes into --out:
 Until training completes everything lives in <out>.partial (the DAG tools delete declared outputs
 before a rerun); a rerun of the same command finding checkpoints of the same configuration there
 resumes from the latest one instead of starting over, and ends with the same weights as a run that
-never stopped (tests/test_pipeline.py). SB3 runs checkpoint where their loop is consistent:
+never stopped (tests/test_resume.py). SB3 runs checkpoint where their loop is consistent:
 between rollouts (PPO) or env steps (SAC, HER), after the last update; Ctrl-C (or SIGTERM) saves
 at the next such point and exits with 130, a second Ctrl-C stops at once.
 

@@ -1,6 +1,6 @@
 """The Go2 walking task (envs/tasks/walk.py, rewards envs/rewards/walk/v1.py and v2.py) on Genesis gs.cpu.
 
-Skipped where genesis is not importable (see docs/genesis.md for its separate environment). One scene of
+Genesis is installed by make setup (requirements-genesis.txt); without it these tests fail. One scene of
 4 envs is built for the module: the first build in a fresh kernel cache compiles (~55 s measured on our
 2-core machine under load), later ones load the cache.
 """
@@ -9,7 +9,6 @@ import types
 import numpy as np
 import pytest
 
-pytest.importorskip("genesis")
 
 from envs import rewards  # noqa: E402
 from envs.tasks.walk import DEFAULT_POSE, INIT_HEIGHT, WalkEnv  # noqa: E402
@@ -63,7 +62,6 @@ def test_final_info_reports_whole_episodes_with_their_stats(env):
     try:
         env.reset(seed=2)
         ret = np.zeros(N)
-        comps = {}
         finished = []
         for t in range(1, 101):
             obs, r, term, trunc, infos = env.step(np.zeros((N, 12)))     # stand still: no env falls

@@ -47,6 +47,7 @@ from gymnasium.vector.utils import batch_space
 
 from envs import rewards
 from envs.backends.genesis import quat_to_mat
+from envs.vector import envs_to_reset
 
 # Genesis's go2 example order (legs FR, FL, RR, RL; hip, thigh, calf).
 JOINT_NAMES = ("FR_hip_joint", "FR_thigh_joint", "FR_calf_joint",
@@ -194,22 +195,7 @@ class WalkEnv(VectorEnv):
     def reset(self, *, seed=None, options=None):
         """Reset all envs, or only those in options["reset_mask"] (the others are untouched).
         seed: an int (env i gets seed + i, as in Gymnasium) or a list of per-env seeds."""
-        options = options or {}
-        unknown = sorted(set(options) - {"reset_mask"})
-        if unknown:
-            raise ValueError(f"unknown reset option(s) {unknown}; valid: ['reset_mask']")
-        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs)), dtype=bool)
-        if mask.shape != (self.num_envs,):
-            raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
-        if self._needs_reset and not mask.all():
-            raise RuntimeError("the first reset() must reset every env")
-        ids = np.flatnonzero(mask)
-        if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if np.isscalar(seed) else list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
-            for i in ids:
-                self._rngs[i] = np.random.default_rng(seeds[i])
+        ids = envs_to_reset(self, seed, options)
         self._reset_envs(ids)
         self._observe(self.read_state(), ids)
         self._needs_reset = False
