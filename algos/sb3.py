@@ -4,6 +4,7 @@
   total_timesteps, num_envs   used by the training loop, not the constructor
   net_width, net_depth        the MLP: [net_width] * net_depth for actor and critic
   log_std_init                (PPO) initial log std of the Gaussian policy
+  activation                  (PPO) hidden-layer activation: tanh | relu | elu
 HER is SAC with a HerReplayBuffer on the goal-conditioned env (obs_mode="goal"); the env's
 compute_reward is the reward HER relabels with.
 """
@@ -12,7 +13,10 @@ from __future__ import annotations
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.her import HerReplayBuffer
 
-LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth", "log_std_init")
+import torch
+
+LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth", "log_std_init", "activation")
+ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}
 
 
 def _net(hp: dict) -> list[int]:
@@ -25,7 +29,8 @@ def _ctor_args(hp: dict) -> dict:
 
 def build_ppo(env, hp, seed, tensorboard_log=None):
     return PPO("MlpPolicy", env, seed=seed, tensorboard_log=tensorboard_log, verbose=0, device="cpu",
-               policy_kwargs={"net_arch": {"pi": _net(hp), "vf": _net(hp)}, "log_std_init": hp["log_std_init"]},
+               policy_kwargs={"net_arch": {"pi": _net(hp), "vf": _net(hp)}, "log_std_init": hp["log_std_init"],
+                              "activation_fn": ACTIVATIONS[hp.get("activation", "tanh")]},
                **_ctor_args(hp))
 
 

@@ -4,9 +4,12 @@ Checks, each recorded in the report with what was measured:
   spaces       reset observations lie in the observation space; actions have the documented shape
   determinism  reset(seed) twice -> identical observations; identical actions -> identical trajectory
   random       random-action rollouts: no NaN/inf, nothing outside the space bounds (explosions)
-  render       wrist and front images are not blank, and the wrist image changes when the arm moves
-  scripted     the scripted picker succeeds in >= min_success of seeded episodes (task solvable,
-               success test right)
+  render       the task's first and last cameras (arm: front, wrist; walk: front, side) give images
+               that are not blank, and the last one changes when the robot moves
+  scripted     (arm tasks) the scripted picker succeeds in >= min_success of seeded episodes (task
+               solvable, success test right)
+  stand        (walk) holding the default pose, no robot falls in 200 steps and the base stays
+               near its standing height (the model, the PD gains and the termination agree)
   parity       (backend other than mujoco) the scripted picker on this backend and on MuJoCo from
                the same seeds: success rates within 10 points, and how far the cube and gripper
                trajectories drift apart over the first steps
@@ -20,7 +23,10 @@ from envs.scripted import ScriptedPicker, run_scripted
 from envs.tasks.base import BACKENDS
 from envs.vector import BatchedEnv
 
-DEFAULT_REWARD = {"lift": "v19", "pick_place": "staged"}
+DEFAULT_REWARD = {"lift": "v19", "pick_place": "staged", "walk": "v2"}
+# An action that moves what the last camera sees (arm: the wrist camera swings; walk: the legs bend).
+PROBE_ACTION = {"walk": np.full(12, 0.5)}
+ARM_PROBE_ACTION = np.array([0.0, -1.0, 1.0, 0.0, 1.0, 0.0])
 
 
 def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_steps=400,
@@ -35,7 +41,8 @@ def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_s
     def make(**overrides):
         return BatchedEnv(task=task, reward=reward, num_envs=num_envs, **{**env_kwargs, "backend": backend, **overrides})
 
-    env = make()
+    env = make(render_sizes=[(84, 84)])
+    n_act = env.single_action_space.shape[0]
     obs, _ = env.reset(seed=seed)
     in_space = bool(all(env.single_observation_space.contains(o) for o in obs))
     report["checks"]["spaces"] = {"obs_shape": list(env.single_observation_space.shape),
@@ -45,7 +52,7 @@ def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_s
 
     # Determinism: the same seed and actions give the same trajectory, bit for bit.
     rng = np.random.default_rng(seed)
-    actions = rng.uniform(-1, 1, (50, num_envs, 6))
+    actions = rng.uniform(-1, 1, (50, num_envs, n_act))
     trajectories = []
     for _ in range(2):
         o, _ = env.reset(seed=seed)
@@ -64,7 +71,7 @@ def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_s
     worst, outside = 0.0, 0
     try:
         for _ in range(random_steps):
-            o = env.step(rng.uniform(-1, 1, (num_envs, 6)))[0]
+            o = env.step(rng.uniform(-1, 1, (num_envs, n_act)))[0]
             worst = max(worst, float(np.abs(o).max()))
             outside += int(((o < low) | (o > high)).any(axis=1).sum())
         finite = True
@@ -76,20 +83,27 @@ def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_s
     if outside:
         problems.append(f"{outside} random-rollout observations left the observation space (exploding values?)")
 
-    # Rendering: not blank, and the wrist view follows the arm.
+    # Rendering: not blank, and the last camera's view changes when the robot moves.
     env.reset(seed=seed)
-    front, wrist0 = env.render_env(0, "front", 84, 84), env.render_env(0, "wrist", 84, 84)
+    first, last = env.task.cameras[0], env.task.cameras[-1]
+    front, moving0 = env.render_env(0, first, 84, 84), env.render_env(0, last, 84, 84)
     for _ in range(15):
-        env.step(np.tile([0.0, -1.0, 1.0, 0.0, 1.0, 0.0], (num_envs, 1)))
-    wrist1 = env.render_env(0, "wrist", 84, 84)
-    render = {"front_std": round(float(front.std()), 2), "wrist_std": round(float(wrist0.std()), 2),
-              "wrist_change": round(float(np.abs(wrist1.astype(float) - wrist0).mean()), 2)}
+        env.step(np.tile(PROBE_ACTION.get(task, ARM_PROBE_ACTION), (num_envs, 1)))
+    moving1 = env.render_env(0, last, 84, 84)
+    render = {f"{first}_std": round(float(front.std()), 2), f"{last}_std": round(float(moving0.std()), 2),
+              f"{last}_change": round(float(np.abs(moving1.astype(float) - moving0).mean()), 2)}
     report["checks"]["render"] = render
-    if render["front_std"] < 5 or render["wrist_std"] < 5:
+    if render[f"{first}_std"] < 5 or render[f"{last}_std"] < 5:
         problems.append(f"a camera image is blank (pixel std {render})")
-    if render["wrist_change"] < 1:
-        problems.append("the wrist camera image does not change when the arm moves")
+    if render[f"{last}_change"] < 1:
+        problems.append(f"the {last} camera image does not change when the robot moves")
     env.close()
+
+    if task == "walk":
+        report["checks"]["stand"] = stand(make(max_episode_steps=200), seed)
+        if report["checks"]["stand"]["fell"] or report["checks"]["stand"]["min_base_height"] < 0.2:
+            problems.append(f"holding the default pose, the Go2 fell or sagged: {report['checks']['stand']}")
+        return _finish(report, started)
 
     # The scripted controller: the task is solvable and success is measured right.
     scripted_env = make()
@@ -109,9 +123,28 @@ def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_s
         if report["checks"]["parity"]["success_rate_gap"] > 0.10:
             problems.append(f"scripted success on {backend} ({rate:.0%}) and on mujoco "
                             f"({report['checks']['parity']['mujoco_success_rate']:.0%}) differ by more than 10 points")
-    report["ok"] = not problems
+    return _finish(report, started)
+
+
+def _finish(report, started):
+    report["ok"] = not report["problems"]
     report["seconds"] = round(time.time() - started, 2)
     return report
+
+
+def stand(env, seed):
+    """Zero actions (joint targets at the default pose) for one 200-step episode of every env."""
+    env.reset(seed=seed)
+    heights = []
+    for _ in range(env.cfg.max_episode_steps):
+        _, _, terminated, _, infos = env.step(np.zeros((env.num_envs, env.single_action_space.shape[0])))
+        heights.append(env.task.read_state().base_height.copy())
+        if terminated.any():
+            break
+    env.close()
+    heights = np.array(heights)
+    return {"episodes": env.num_envs, "steps": len(heights), "fell": int(terminated.sum()),
+            "mean_base_height": round(float(heights.mean()), 4), "min_base_height": round(float(heights.min()), 4)}
 
 
 def parity(make, rate, episodes, seed, steps=100):

@@ -38,8 +38,9 @@ class SingleEnv(gymnasium.Env):
 
     def step(self, action):
         action = np.asarray(action)
-        if action.shape != (6,):
-            raise ValueError(f"action must have shape (6,) (5 arm joints + gripper), got {action.shape}")
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape} ({self.task.action_help}), "
+                             f"got {action.shape}")
         obs, reward, terminated, truncated, infos = self.vec.step(action[None])
         info = {"is_success": bool(infos["success"][0])}
         if "final_info" in infos:   # the episode's statistics, as the vector env reports them
@@ -47,14 +48,13 @@ class SingleEnv(gymnasium.Env):
         return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def render_frames(self):
-        """{"front": HxWx3, "wrist": HxWx3} uint8 images of the current state."""
+        """{camera: HxWx3 uint8} images of the current state from the task's cameras (arm: front, wrist)."""
         h, w = self.render_size
-        return {cam: self.vec.render_env(0, cam, h, w) for cam in ("front", "wrist")}
+        return {cam: self.vec.render_env(0, cam, h, w) for cam in self.task.cameras}
 
     def render(self):
         if self.render_mode == "rgb_array":
-            frames = self.render_frames()
-            return np.concatenate([frames["front"], frames["wrist"]], axis=1)
+            return np.concatenate(list(self.render_frames().values()), axis=1)
         return None
 
     def close(self):

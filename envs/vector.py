@@ -11,7 +11,9 @@ What this file guarantees, each covered by a test in tests/test_vector.py:
   (devlog 000's first bug), however the training loop slices its rollouts.
 - Resetting env i writes env i's state only (devlog 000's second bug): partial resets, with
   reset(options={"reset_mask": mask}), leave the other envs bit-identical.
-- Every finished episode reports success in final_info (devlog 001's 0% success rate).
+- Every finished episode reports success in final_info (devlog 001's 0% success rate), whether
+  it ended by termination, and its task's own metrics (lift: max_cube_z, grasp_steps; walk:
+  mean_forward_vel, distance_x, mean_base_height), aggregated over the whole episode.
 - get_state()/set_state() capture everything in flight (physics with warm-starts, randomised
   models, per-env generators, episode statistics, frame stacks): a restored env continues its
   episodes bit for bit, which is what makes a resumed training run equal an uninterrupted one.
@@ -27,7 +29,12 @@ from gymnasium.vector.utils import batch_space
 
 from envs.tasks import TaskConfig, get_task
 
-EPISODE_STATS = ("return", "episode_len", "success_once", "success_at_end", "max_cube_z", "grasp_steps")
+# Every task's episodes report these; a task adds its own metrics (Task.episode_metrics).
+EPISODE_STATS = {"return": np.float64, "episode_len": np.int64, "success_once": bool, "success_at_end": bool,
+                 "terminated": bool}
+# How a task metric aggregates its per-step values over an episode (its initial value, its update).
+AGGREGATE = {"max": (-np.inf, np.maximum), "sum": (0.0, np.add), "mean": (0.0, np.add),
+             "last": (0.0, lambda old, new: new)}
 
 
 class BatchedEnv(VectorEnv):
@@ -37,8 +44,10 @@ class BatchedEnv(VectorEnv):
                  **env_kwargs):
         """render_sizes: (height, width) of the images render_env will be asked for besides the
         observation size (Genesis builds its cameras up front; MuJoCo renders any size)."""
-        self.cfg = TaskConfig.from_kwargs(**env_kwargs)
-        self.task = get_task(task)(self.cfg, num_envs, reward, render_sizes=render_sizes)
+        task_class = get_task(task)
+        # A task may change the defaults of settings it reads differently (walk: 1000-step episodes).
+        self.cfg = TaskConfig.from_kwargs(**{**task_class.config_defaults, **env_kwargs})
+        self.task = task_class(self.cfg, num_envs, reward, render_sizes=render_sizes)
         self.task_name, self.reward_version = task, reward
         self.num_envs = num_envs
         self.autoreset = autoreset
@@ -47,7 +56,7 @@ class BatchedEnv(VectorEnv):
             usable = [v for v in rewards.available(task) if hasattr(rewards.get(task, v), "goal_reward")]
             raise ValueError(f"obs_mode 'goal' needs a reward computable from goals; reward {reward!r} of "
                              f"task {task!r} is not. Versions that are: {usable}")
-        self.single_action_space = spaces.Box(-1.0, 1.0, (6,), dtype=np.float32)
+        self.single_action_space = spaces.Box(-1.0, 1.0, (self.task.action_dim,), dtype=np.float32)
         self.single_observation_space = self._observation_space()
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -98,8 +107,9 @@ class BatchedEnv(VectorEnv):
             raise RuntimeError(f"env(s) {np.flatnonzero(self._done).tolist()} finished; call reset() first")
         self.task.apply_action(actions)
         self._elapsed += 1
-        if self.task.physics.unstable.any():
-            i = int(np.flatnonzero(self.task.physics.unstable)[0])
+        unstable = self.task.unstable()
+        if unstable.any():
+            i = int(np.flatnonzero(unstable)[0])
             raise FloatingPointError(f"non-finite or exploding simulation state in env {i} at episode step "
                                      f"{self._elapsed[i]} (task {self.task_name}, reward {self.reward_version})")
         state = self.task.step_state()
@@ -108,7 +118,7 @@ class BatchedEnv(VectorEnv):
         self._check_finite("reward", reward)
         terminated = self.task.terminated(state)
         truncated = (self._elapsed >= self.cfg.max_episode_steps) & ~terminated
-        self._update_stats(state, reward, components)
+        self._update_stats(state, reward, components, terminated)
         all_ids = np.arange(self.num_envs)
         self._observe(state, all_ids, new_episode=False)
         infos = {"success": state.success.copy(), "_success": np.ones(self.num_envs, dtype=bool)}
@@ -127,9 +137,9 @@ class BatchedEnv(VectorEnv):
 
     def _check_actions(self, actions):
         actions = np.asarray(actions, dtype=np.float64)
-        if actions.shape != (self.num_envs, 6):
-            raise ValueError(f"actions must have shape ({self.num_envs}, 6) (num_envs, joints: "
-                             f"5 arm joints + gripper), got {actions.shape}")
+        if actions.shape != (self.num_envs, self.task.action_dim):
+            raise ValueError(f"actions must have shape ({self.num_envs}, {self.task.action_dim}) (num_envs, "
+                             f"{self.task.action_help}), got {actions.shape}")
         bad = ~np.isfinite(actions).all(axis=1)
         if bad.any():
             raise ValueError(f"non-finite action for env(s) {np.flatnonzero(bad).tolist()}: "
@@ -178,32 +188,39 @@ class BatchedEnv(VectorEnv):
 
     # --- episode statistics ---------------------------------------------------------------------
     def _clear_stats(self, ids):
-        for key, dtype in zip(EPISODE_STATS, (np.float64, np.int64, bool, bool, np.float64, np.int64)):
+        for key, dtype in EPISODE_STATS.items():
             self._stats.setdefault(key, np.zeros(self.num_envs, dtype=dtype))[ids] = 0
-        self._stats["max_cube_z"][ids] = -np.inf
+        for key, how in self.task.episode_metrics.items():
+            self._stats.setdefault(key, np.zeros(self.num_envs))[ids] = AGGREGATE[how][0]
         for values in self._components.values():
             values[ids] = 0.0
 
-    def _update_stats(self, state, reward, components):
+    def _update_stats(self, state, reward, components, terminated):
         s = self._stats
         s["return"] += reward
         s["episode_len"] += 1
         s["success_once"] |= state.success
         s["success_at_end"] = state.success.copy()
-        s["max_cube_z"] = np.maximum(s["max_cube_z"], state.cube_pos[:, 2])
-        s["grasp_steps"] += state.grasped
+        s["terminated"] = terminated.copy()
+        for key, value in self.task.metric_values(state).items():
+            s[key] = AGGREGATE[self.task.episode_metrics[key]][1](s[key], value)
         for name, value in components.items():
             self._components.setdefault(name, np.zeros(self.num_envs))
             self._components[name] += value
 
+    def episode_stats_so_far(self):
+        """Every env's statistics of its current episode, as final_info will report them."""
+        stats = dict(self._stats)
+        for key, how in self.task.episode_metrics.items():
+            if how == "mean":
+                stats[key] = self._stats[key] / np.maximum(self._stats["episode_len"], 1)
+        return {**stats, **{f"reward/{name}": values for name, values in self._components.items()}}
+
     def _final_infos(self, ids, state, done):
         final_info = {}
-        for key, values in self._stats.items():
+        for key, values in self.episode_stats_so_far().items():
             final_info[key] = np.where(done, values, np.zeros_like(values))
             final_info["_" + key] = done.copy()
-        for name, values in self._components.items():
-            final_info[f"reward/{name}"] = np.where(done, values, 0.0)
-            final_info[f"_reward/{name}"] = done.copy()
         final_obs = np.full(self.num_envs, None, dtype=object)
         current = self._current_obs()
         for i in ids:
@@ -236,8 +253,7 @@ class BatchedEnv(VectorEnv):
 
 
 def envs_to_reset(env, seed=None, options=None):
-    """The reset() arguments of a batched env with `num_envs`, `_needs_reset` and per-env `_rngs`
-    (BatchedEnv, the walk task's WalkEnv): which envs to reset (options["reset_mask"], all by
+    """The reset() arguments of a BatchedEnv: which envs to reset (options["reset_mask"], all by
     default), reseeding their generators from seed (an int: env i gets seed + i, or a list)."""
     options = options or {}
     unknown = sorted(set(options) - {"reset_mask"})

@@ -146,7 +146,7 @@ BLOCKS: dict[str, dict[str, Field]] = {
     "ppo": {**_sb3_common(), "n_steps": _pos_int(), "n_epochs": _pos_int(), "gae_lambda": Field("float", min=0.0, max=1.0),
             "clip_range": Field("float", min=0.0), "ent_coef": Field("float", min=0.0),
             "vf_coef": Field("float", min=0.0), "max_grad_norm": Field("float", min=0.0),
-            "log_std_init": Field("float")},
+            "log_std_init": Field("float"), "activation": Field("str", choices=("tanh", "relu", "elu"))},
     "sac": _off_policy(),
     "her": {**_off_policy(), "n_sampled_goal": _pos_int(),
             "goal_selection_strategy": Field("str", choices=("future", "final", "episode"))},

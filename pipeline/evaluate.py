@@ -8,10 +8,12 @@ Each episode runs in its own clean single env reset with seed `evaluation.seed +
 checkpoint sees the same cube positions and no episode is ever cut short or reset half-way.
 Writes:
   --out      Parquet, one row per (algo, seed, checkpoint step, episode): return, episode_len,
-             success_once, success_at_end, max_cube_z, grasp_steps and reward/<component> sums
+             success_once, success_at_end, terminated, the task's metrics (lift: max_cube_z,
+             grasp_steps; walk: mean_forward_vel, distance_x, mean_base_height) and reward/<component> sums
   --metrics  JSON headline numbers of the final checkpoints (for dvc metrics / exp show), the
-             training-time numbers of the same policies (to check they agree), and provenance
-  --curve    TSV learning curve: per checkpoint step, mean return and success rate over seeds
+             training-time numbers of the same policies (to check they agree), and the training
+             episodes summarised per chunk between checkpoints (devlog 002's per-chunk table)
+  --curve    TSV learning curve: per checkpoint step, mean return, success rate and task metrics
   --provenance  JSON: task, reward + fingerprint, seeds, params, versions, commit, wall times
 A checkpoint trained for another task, reward version or reward code is refused, not evaluated.
 Every algorithm goes through the same loop (algos.load_policy(...).act(obs)); each is evaluated on
@@ -72,7 +74,12 @@ def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
     return rows
 
 
-def training_side(run_dirs, window: int) -> dict:
+def task_metrics(task: str) -> list[str]:
+    import envs
+    return list(envs.TASKS[task].episode_metrics)
+
+
+def training_side(run_dirs, window: int, names: list[str]) -> dict:
     """What training logged for the final policy: the last `window` finished episodes per seed.
     Evaluation and training measure the same policy and task, so they should agree (devlog 000
     shows what a 100x gap meant: broken episode accounting)."""
@@ -87,24 +94,46 @@ def training_side(run_dirs, window: int) -> dict:
     return {"episodes": int(len(log)), "mean_return": float(log["return"].mean()),
             "mean_episode_len": float(log["episode_len"].mean()),
             "success_rate": float(log["success_once"].mean()),
-            "max_cube_z": float(log["max_cube_z"].mean())}
+            **{k: float(log[k].mean()) for k in names}}
 
 
-def headline(df: pd.DataFrame) -> dict:
-    """Devlog-style numbers over the final checkpoint of every seed."""
+def training_chunks(run_dir, names: list[str]) -> list[dict]:
+    """Training episodes of one run summarised per chunk between consecutive checkpoints (with
+    train.chunk_steps = checkpoint_every, the chunks the run was trained in): devlog 002's table."""
+    log = pd.read_parquet(f"{run_dir}/train_log.parquet")
+    edges = sorted({0, *(int(meta["global_step"]) for _, meta in common.checkpoints(run_dir, quiet=True))})
+    rows = []
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]), start=1):
+        part = log[(log.global_step > lo) & (log.global_step <= hi)]
+        row = {"chunk": i, "from_step": lo, "to_step": hi, "episodes": int(len(part))}
+        if len(part):
+            row.update({"mean_return": float(part["return"].mean()), "max_return": float(part["return"].max()),
+                        "mean_episode_len": float(part.episode_len.mean()),
+                        "success_rate": float(part.success_once.mean()),
+                        "terminated_rate": float(part.terminated.mean()) if "terminated" in part else float("nan"),
+                        **{k: float(part[k].mean()) for k in names}})
+        rows.append(row)
+    return rows
+
+
+def headline(df: pd.DataFrame, names: list[str]) -> dict:
+    """Devlog-style numbers over the final checkpoint of every seed: return, success, and each task
+    metric as mean and std (lift: max_cube_z, grasp_steps; walk: mean_forward_vel, distance_x, ...)."""
     final = df[df.step == df.groupby("seed").step.transform("max")]
-    return {"final_step": int(final.step.max()), "episodes": int(len(final)),
-            "mean_return": float(final["return"].mean()), "std_return": float(final["return"].std(ddof=0)),
-            "success_rate": float(final.success_once.mean()), "success_at_end_rate": float(final.success_at_end.mean()),
-            "max_cube_z": float(final.max_cube_z.mean()), "std_max_cube_z": float(final.max_cube_z.std(ddof=0)),
-            "mean_grasp_steps": float(final.grasp_steps.mean()), "mean_episode_len": float(final.episode_len.mean())}
+    out = {"final_step": int(final.step.max()), "episodes": int(len(final)),
+           "mean_return": float(final["return"].mean()), "std_return": float(final["return"].std(ddof=0)),
+           "success_rate": float(final.success_once.mean()), "success_at_end_rate": float(final.success_at_end.mean()),
+           "terminated_rate": float(final.terminated.mean()), "mean_episode_len": float(final.episode_len.mean()),
+           "task_metrics": names}
+    for k in names:
+        out[k], out[f"std_{k}"] = float(final[k].mean()), float(final[k].std(ddof=0))
+    return out
 
 
-def curve(df: pd.DataFrame) -> pd.DataFrame:
+def curve(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     g = df.groupby("step")
     return pd.DataFrame({"step": g.size().index, "mean_return": g["return"].mean().values,
-                         "success_rate": g.success_once.mean().values, "max_cube_z": g.max_cube_z.mean().values,
-                         "mean_grasp_steps": g.grasp_steps.mean().values})
+                         "success_rate": g.success_once.mean().values, **{k: g[k].mean().values for k in names}})
 
 
 def main(argv=None) -> int:
@@ -122,12 +151,14 @@ def main(argv=None) -> int:
         Path(path).parent.mkdir(parents=True, exist_ok=True)     # DVC, unlike Snakemake, does not
     df = pd.DataFrame(rows).sort_values(["seed", "step", "episode"], kind="stable").reset_index(drop=True)
     df.to_parquet(args.out, index=False)
-    curve(df).to_csv(args.curve, sep="\t", index=False, float_format="%.6g")
+    names = task_metrics(args.task)
+    curve(df, names).to_csv(args.curve, sep="\t", index=False, float_format="%.6g")
 
     metas = {meta["seed"]: meta for d in args.runs for _, meta in common.checkpoints(d)[-1:]}
     runs = {d: common.read_json(f"{d}/run.json") for d in args.runs}
     first = next(iter(metas.values()))
-    metrics = {**headline(df), "train": training_side(args.runs, ev["episodes"])}
+    metrics = {**headline(df, names), "train": training_side(args.runs, ev["episodes"], names),
+               "train_chunks": {str(r["seed"]): training_chunks(d, names) for d, r in runs.items()}}
     provenance = {
         "task": args.task, "reward": args.reward, "reward_fingerprint": first["reward_fingerprint"],
         "algo": args.algo, "seeds": sorted(metas), "git_commit": first["git_commit"],

@@ -87,6 +87,19 @@ def episode_frames(policy, env, seed: int, cameras: list[str], agent: bool = Tru
             return
 
 
+def final_frame(policy, env, seed: int, cameras: list[str]):
+    """(last frame, return, succeeded) of one whole episode, rendering only its end (a finished
+    episode stays on screen until reset)."""
+    obs, _ = env.reset(seed=seed)
+    ret, success = 0.0, False
+    while True:
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
+        ret += reward
+        success = success or info["is_success"]
+        if terminated or truncated:
+            return view(env, obs, cameras, agent=False), ret, success
+
+
 def even(frame: np.ndarray) -> np.ndarray:
     """H.264 in yuv420p needs even sides: pad one black row/column where needed."""
     h, w = frame.shape[:2]
@@ -103,9 +116,10 @@ def main(argv=None) -> int:
     if problems:
         raise cfg.ParamsError("; ".join(problems))
     env_params, r = common.env_block(args), common.block(args, "render")
-    cameras = r["cameras"].split(",")
-    if not set(cameras) <= {"front", "wrist"}:
-        raise cfg.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras: front, wrist (comma-separated)")
+    cameras, valid = r["cameras"].split(","), envs.TASKS[args.task].cameras
+    if not set(cameras) <= set(valid):
+        raise cfg.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras of task {args.task}: "
+                              f"{', '.join(valid)} (comma-separated)")
     runs = {common.checkpoints(d)[0][1]["seed"]: d for d in args.runs}
     found = common.checkpoints(runs[min(runs)])       # the lowest seed's run
     settings = common.policy_env(args.algo, env_params, found)
@@ -138,7 +152,7 @@ def main(argv=None) -> int:
     tiles = []
     for path, meta in picks:
         policy = algos.load_policy(args.algo, path)
-        *_, (frame, step, ret, success) = episode_frames(policy, env, r["seed"], cameras[:1], agent=False)
+        frame, ret, success = final_frame(policy, env, r["seed"], cameras[:1])
         tiles.append(label(frame, [f"step {meta['global_step']}", f"return {ret:.1f} {'success' if success else ''}"]))
     env.close()
     cols = min(SHEET_COLUMNS, len(tiles))
@@ -148,7 +162,7 @@ def main(argv=None) -> int:
     for i, t in enumerate(tiles):
         sheet[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = t
     Image.fromarray(sheet).save(args.sheet)
-    common.write_json(args.info, {"episode": episode, "sheet_steps": [m["global_step"] for _, m in picks],
+    common.write_json(args.info, {"episode": episode, "cameras": cameras, "sheet_steps": [m["global_step"] for _, m in picks],
                                   "wall_s": round(time.time() - started, 1)})
     print(f"wrote {args.video}, {args.still}, {args.sheet}")
     return 0

@@ -6,9 +6,10 @@
         --report.consistency_tolerance 0.25 --report.success_threshold 0.8
 
 In the devlogs' own formats: a configuration table; per algorithm the evaluation block
-(`Mean Reward: m +/- s`, `Success Rate`, `Max Cube Z: m +/- s`, `Mean Grasp Steps`), a
-training-vs-evaluation consistency line, and a per-checkpoint table with improvement over the
-first checkpoint; learning curves; a comparison with other reward versions of the task whose
+(`Mean Reward: m +/- s`, `Success Rate`, then the task's metrics, e.g. `Max Cube Z: m +/- s` for
+lift, forward velocity and distance for walk), a training-vs-evaluation consistency line, a
+per-checkpoint table with improvement over the first checkpoint and the training episodes per
+chunk (devlog 002's table); learning curves; a comparison with other reward versions of the task whose
 evaluation data exists next to ours (read if present, not a dependency: a v11 rerun does not
 rewrite the v19 report); videos and stills; the sanity figures; provenance.
 Nothing in it depends on when it was written: the same data gives the same bytes.
@@ -31,9 +32,20 @@ import pandas as pd  # noqa: E402
 from pipeline import common  # noqa: E402
 from pipeline import config as cfg  # noqa: E402
 
-COMPARE_KEYS = [("Mean Reward", "mean_return", "{:.2f}"), ("Success Rate", "success_rate", "{:.1%}"),
-                ("Max Cube Z", "max_cube_z", "{:.3f}"), ("Mean Grasp Steps", "mean_grasp_steps", "{:.1f}"),
-                ("Final step", "final_step", "{:d}")]
+# How the tasks' episode metrics (envs Task.episode_metrics, listed in metrics.json) are shown.
+LABELS = {"max_cube_z": ("Max Cube Z", "{:.3f}"), "grasp_steps": ("Mean Grasp Steps", "{:.1f}"),
+          "mean_forward_vel": ("Forward Velocity (m/s)", "{:.3f}"), "distance_x": ("Distance (m)", "{:.2f}"),
+          "mean_base_height": ("Base Height (m)", "{:.3f}")}
+
+
+def label_of(name: str) -> tuple[str, str]:
+    return LABELS.get(name, (name, "{:.3g}"))
+
+
+def compare_keys(names: list[str]) -> list[tuple[str, str, str]]:
+    return ([("Mean Reward", "mean_return", "{:.2f}"), ("Success Rate", "success_rate", "{:.1%}")]
+            + [(*label_of(k)[:1], k, label_of(k)[1]) for k in names]
+            + [("Terminated", "terminated_rate", "{:.0%}"), ("Final step", "final_step", "{:d}")])
 
 
 def parse_args(argv=None):
@@ -57,8 +69,9 @@ def evaluation_block(m: dict) -> str:
         f"Episodes: {m['episodes']}",
         f"Mean Reward: {m['mean_return']:.2f} +/- {m['std_return']:.2f}",
         f"Success Rate: {m['success_rate']:.1%}",
-        f"Max Cube Z: {m['max_cube_z']:.3f} +/- {m['std_max_cube_z']:.3f}",
-        f"Mean Grasp Steps: {m['mean_grasp_steps']:.1f}",
+        *(f"{label_of(k)[0]}: {label_of(k)[1].format(m[k])} +/- {label_of(k)[1].format(m['std_' + k])}"
+          for k in m["task_metrics"]),
+        f"Terminated: {m['terminated_rate']:.0%}",
         "```"])
 
 
@@ -89,22 +102,40 @@ def consistency(m: dict, tol: float) -> str:
     return f"Training vs evaluation: consistent within {tol:.0%}. {figures}."
 
 
-def checkpoint_table(df: pd.DataFrame) -> str:
+def _improvement(value: float, first: float, is_first: bool) -> str:
+    if is_first:
+        return "Baseline"
+    return "n/a" if abs(first) < 1e-9 else f"{(value - first) / abs(first):+.0%}"
+
+
+def checkpoint_table(df: pd.DataFrame, names: list[str]) -> str:
     g = df.groupby("step")
     t = pd.DataFrame({"avg": g["return"].mean(), "max": g["return"].max(), "success": g.success_once.mean(),
-                      "z": g.max_cube_z.mean(), "grasp": g.grasp_steps.mean()}).reset_index()
-    first = t.avg.iloc[0]
-    lines = ["| Step | Avg Reward | Max Reward | Success | Max Cube Z | Grasp Steps | Improvement |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+                      **{k: g[k].mean() for k in names}}).reset_index()
+    lines = ["| Step | Avg Reward | Max Reward | Success | " + " | ".join(label_of(k)[0] for k in names)
+             + " | Improvement |", "|---:|---:|---:|---:|" + "---:|" * len(names) + "---:|"]
     for i, r in t.iterrows():
-        if i == 0:
-            imp = "Baseline"
-        elif abs(first) < 1e-9:
-            imp = "n/a"
-        else:
-            imp = f"{(r.avg - first) / abs(first):+.0%}"
-        lines.append(f"| {int(r.step)} | {r.avg:.2f} | {r['max']:.2f} | {r.success:.0%} | {r.z:.3f} | "
-                     f"{r.grasp:.1f} | {imp} |")
+        lines.append(f"| {int(r.step)} | {r.avg:.2f} | {r['max']:.2f} | {r.success:.0%} | "
+                     + "".join(f"{label_of(k)[1].format(r[k])} | " for k in names)
+                     + f"{_improvement(r.avg, t.avg.iloc[0], i == 0)} |")
+    return "\n".join(lines)
+
+
+def chunk_table(chunks: list[dict], names: list[str]) -> str:
+    """Training episodes per chunk (between checkpoints), in devlog 002's columns plus the task's metrics."""
+    lines = ["| Chunk | Env steps | Episodes | Avg Reward | Max Reward | Improvement | Success | Terminated | "
+             + " | ".join(label_of(k)[0] for k in names) + " |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(names)]
+    done = [c for c in chunks if c["episodes"]]
+    first = done[0]["mean_return"] if done else 0.0
+    for c in chunks:
+        head = f"| {c['chunk']} | {c['from_step']:,}-{c['to_step']:,} | {c['episodes']} | "
+        if not c["episodes"]:
+            lines.append(head + "no episode finished | | | | | " + "| " * len(names))
+            continue
+        lines.append(head + f"{c['mean_return']:.2f} | {c['max_return']:.2f} | "
+                     f"{_improvement(c['mean_return'], first, c is done[0])} | {c['success_rate']:.0%} | "
+                     f"{c['terminated_rate']:.0%} | " + "".join(f"{label_of(k)[1].format(c[k])} | " for k in names))
     return "\n".join(lines)
 
 
@@ -138,6 +169,16 @@ def other_rewards(task: str, reward: str, metrics_path: str) -> dict[str, dict]:
             if p.get("task") == task and metrics.exists():     # lift_* must not match lift_x tasks
                 found.setdefault(version, {})[p["algo"]] = common.read_json(metrics)
     return found
+
+
+def sanity_line(checks: dict) -> str:
+    if "stand" in checks:       # walk: the robot holds its default pose
+        st = checks["stand"]
+        return (f"holding the default pose, {st['fell']} of {st['episodes']} robots fell in {st['steps']} steps, "
+                f"base height mean {st['mean_base_height']:.3f} m, min {st['min_base_height']:.3f} m.")
+    sc = checks.get("scripted", {})
+    return (f"scripted controller success {sc.get('success_rate', float('nan')):.0%} over {sc.get('episodes', '?')} "
+            f"episodes, mean max cube z {sc.get('mean_max_cube_z', float('nan')):.3f}.")
 
 
 def observations(m: dict) -> str:
@@ -174,20 +215,23 @@ def main(argv=None) -> int:
                                     f"not {args.task}/{args.reward}")
         metrics[algo], frames[algo] = m, pd.read_parquet(ep_path)
     sanity = common.read_json(args.sanity)
-    first = next(iter(metrics.values()))["provenance"]
+    first_metrics = next(iter(metrics.values()))
+    first = first_metrics["provenance"]
 
     md = [f"# {args.task} with reward {args.reward}: {', '.join(metrics)}", "",
           f"Generated by `pipeline/report.py` from the evaluation data; do not edit. "
           f"Success bar: {opts['success_threshold']:.0%}.", ""]
 
     # --- summary -----------------------------------------------------------------------------
-    md += ["## Summary", "", "| Algorithm | Steps | Mean Reward | Success Rate | Max Cube Z | Mean Grasp Steps | Solved |",
-           "|---|---:|---:|---:|---:|---:|---|"]
+    names = first_metrics["task_metrics"]
+    md += ["## Summary", "", "| Algorithm | Steps | Mean Reward | Success Rate | "
+           + " | ".join(label_of(k)[0] for k in names) + " | Solved |", "|---|---:|---:|---:|" + "---:|" * len(names) + "---|"]
     for algo, m in metrics.items():
         solved = "yes" if m["success_rate"] >= opts["success_threshold"] else "no"
         md.append(f"| {algo} | {m['final_step']} | {m['mean_return']:.2f} +/- {m['std_return']:.2f} | "
-                  f"{m['success_rate']:.1%} | {m['max_cube_z']:.3f} +/- {m['std_max_cube_z']:.3f} | "
-                  f"{m['mean_grasp_steps']:.1f} | {solved} |")
+                  f"{m['success_rate']:.1%} | "
+                  + "".join(f"{label_of(k)[1].format(m[k])} +/- {label_of(k)[1].format(m['std_' + k])} | " for k in names)
+                  + f"{solved} |")
     md.append("")
 
     # --- configuration -------------------------------------------------------------------------
@@ -211,7 +255,10 @@ def main(argv=None) -> int:
     md += ["## Evaluation", ""]
     for algo, m in metrics.items():
         md += [f"### {algo}", "", evaluation_block(m), "", consistency(m, opts["consistency_tolerance"]), "",
-               "Per checkpoint (all seeds and evaluation episodes):", "", checkpoint_table(frames[algo]), ""]
+               "Per checkpoint (all seeds and evaluation episodes):", "", checkpoint_table(frames[algo], names), ""]
+        for seed, chunks in sorted(m.get("train_chunks", {}).items()):
+            md += [f"Training episodes per chunk between checkpoints (seed {seed}, stochastic actions):", "",
+                   chunk_table(chunks, names), ""]
 
     learning_curves(frames, figs / "learning_curve.png")
     md += ["## Learning curves", "", f"![learning curves]({os.path.relpath(figs / 'learning_curve.png', here)})", ""]
@@ -229,7 +276,7 @@ def main(argv=None) -> int:
                 continue
             row_of = {v: (metrics[algo] if v == args.reward else others[v][algo]) for v in present}
             md += [f"**{algo}**", "", "| Metric | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
-            for title, key, fmt in COMPARE_KEYS:
+            for title, key, fmt in compare_keys(names):
                 md.append(f"| {title} | " + " | ".join(fmt.format(row_of[v][key]) for v in present) + " |")
             md.append("")
 
@@ -238,7 +285,8 @@ def main(argv=None) -> int:
     pixel_algos = [a for a, m in metrics.items() if observations(m).startswith("pixels")]
     sees = (f", then for {', '.join(pixel_algos)} the frames the policy sees (its frame stack, oldest on top)"
             if pixel_algos else "")
-    md += ["## Videos", "", f"Final policy, one clean env, front and wrist cameras{sees}; contact sheet: where each "
+    cameras = ", ".join(next(iter(renders.values())).get("cameras", []))
+    md += ["## Videos", "", f"Final policy, one clean env, cameras {cameras}{sees}; contact sheet: where each "
            "checkpoint's episode ends.", "", "| Algorithm | Video | Still | Contact sheet |", "|---|---|---|---|"]
     for algo, video, still, sheet in zip(metrics, args.videos, args.stills, args.sheets):
         ep = renders[algo]["episode"]
@@ -251,10 +299,8 @@ def main(argv=None) -> int:
     md.append("")
 
     # --- sanity and provenance ----------------------------------------------------------------------
-    scripted = sanity.get("checks", {}).get("scripted", {})
     md += ["## Env sanity", "", f"Sanity check {'passed' if sanity.get('ok') else 'FAILED'} on "
-           f"{sanity.get('backend')}; scripted controller success {scripted.get('success_rate', float('nan')):.0%} "
-           f"over {scripted.get('episodes', '?')} episodes, mean max cube z {scripted.get('mean_max_cube_z', float('nan')):.3f}.", ""]
+           f"{sanity.get('backend')}; {sanity_line(sanity.get('checks', {}))}", ""]
     parity = sanity.get("checks", {}).get("parity")
     if parity:      # a backend other than MuJoCo: the same scripted controller on both
         md += [f"Backend parity ({sanity.get('backend')} vs mujoco, scripted controller, same seeds):", "",

@@ -115,8 +115,9 @@ def recorder(run: "Run"):
             for env_id, info in enumerate(self.locals["infos"]):
                 if "final_info" in info:
                     run.episodes.append({"global_step": self.num_timesteps, "env": env_id, **info["final_info"]})
-                    for k in ("success_once", "max_cube_z", "grasp_steps"):
-                        self.logger.record_mean(f"rollout/{k}", float(info["final_info"][k]))
+                    for k, v in info["final_info"].items():     # success, the task's metrics, reward terms
+                        if k not in ("return", "episode_len"):
+                            self.logger.record_mean(f"rollout/{k}", float(v))
             return True
 
         def _on_training_end(self):
@@ -432,9 +433,9 @@ def train_drqv2(args, run: Run, resume) -> int:
     writer = SummaryWriter(str(run.out / "tb" / "drqv2"))
 
     def on_episode(record):
-        for k in ("return", "episode_len", "success_once", "max_cube_z", "grasp_steps"):
-            if k in record:
-                writer.add_scalar(f"rollout/{k}", float(record[k]), record["step"])
+        for k, v in record.items():
+            if k not in ("step", "env"):
+                writer.add_scalar(f"rollout/{k}", float(v), record["step"])
 
     trainer = DrQV2Trainer(vec, config, on_episode=on_episode)
     if resume:

@@ -4,6 +4,13 @@ observation and the step state that rewards are computed from.
 
 A task subclass adds only what makes it that task: `init_goal` (where to go), `evaluate` (is it
 done), and its extra observation entries. Everything is batched: arrays have the env index first.
+
+What envs/vector.py's BatchedEnv asks of any task (TabletopTask here, WalkTask in walk.py):
+  action_dim, action_help, cameras, config_defaults, episode_metrics   class attributes
+  reset(ids, rngs), apply_action(actions), unstable(), read_state(), step_state()
+  terminated(state), state_layout(), observe_state(state), metric_values(state)
+  render(i, camera, height, width), get_state(), set_state(state), close()
+and of its step state: a `success` array, which the task's reward may also read.
 """
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -101,6 +108,13 @@ class TabletopTask:
     name = None
     goal_layout = []              # extra state entries, appended after STATE_LAYOUT
     show_goal = False             # draw the goal marker in camera images
+    action_dim = 6
+    action_help = "joints: 5 arm joints + gripper"
+    cameras = ("front", "wrist")
+    config_defaults = {}          # TaskConfig's defaults suit the arm
+    # Per-episode metrics (reported in final_info, evaluated, tabled) and how each aggregates its
+    # per-step value from metric_values(): max, sum, mean or last.
+    episode_metrics = {"max_cube_z": "max", "grasp_steps": "sum"}
 
     def __init__(self, cfg: TaskConfig, num_envs: int, reward: str, render_sizes=()):
         self.cfg = cfg
@@ -223,6 +237,13 @@ class TabletopTask:
 
     def evaluate(self, state):
         raise NotImplementedError
+
+    def unstable(self):
+        """(N,) bool: envs whose simulation state went non-finite or exploded this step."""
+        return self.physics.unstable
+
+    def metric_values(self, state):
+        return {"max_cube_z": state.cube_pos[:, 2], "grasp_steps": state.grasped}
 
     def terminated(self, state):
         """A real termination (no bootstrapping past it): the cube left the table top, knocked or
