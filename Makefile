@@ -27,6 +27,7 @@ test: setup
 	$(PY) -m pytest
 	$(PY) -m pipeline.smoke --cores $(CORES)
 	$(PY) -m pipeline.smoke --tool snakemake --backend genesis --cores $(CORES)
+	$(PY) -m pipeline.smoke --tool snakemake --experiment config/walk.yaml --cores $(CORES)
 
 test-slow: setup
 	$(PY) -m pytest -m slow

@@ -53,7 +53,6 @@ def main():
 
     t0 = time.perf_counter()
     import envs
-    from envs.tasks.walk import WalkEnv
     import_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     import genesis  # noqa: F401
@@ -64,7 +63,7 @@ def main():
     makers = {
         "lift/genesis": lambda n: envs.make_vec_env("lift", "v19", n, seed=0, backend="genesis"),
         "lift/mujoco": lambda n: envs.make_vec_env("lift", "v19", n, seed=0, backend="mujoco"),
-        "walk/genesis": lambda n: WalkEnv("v2", num_envs=n, seed=0),
+        "walk/genesis": lambda n: envs.make_vec_env("walk", "v2", n, seed=0, backend="genesis"),
     }
     load0 = os.getloadavg()
     rows = []

@@ -2,8 +2,8 @@
 
     OMP_NUM_THREADS=1 nice -n 15 python benchmarks/walk_probe.py --reward v1 --steps 300000
 
-Not a training run: a check that the env, the reward and the adapter train at all, and what the early
-behaviour looks like (does the robot keep its height? move forward? fall?). Every --every env steps it
+Not the pipeline's training (that is `snakemake --configfile config/walk.yaml`, docs/walk.md): a quick
+look at whether PPO settings train at all, and what the early behaviour looks like (does the robot keep its height? move forward? fall?). Every --every env steps it
 prints, for the episodes finished since the last line, mean return, episode length, forward velocity
 (world x, m/s), base height (m), distance (m) and the fraction that fell; and the same per-step
 averages over the episodes still running (episodes last up to --max-episode-steps, so at 64 envs few
@@ -38,15 +38,16 @@ def main():
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from envs.tasks.walk import WalkEnv, walk_sb3
+    import envs
 
     t0 = time.perf_counter()
-    env = WalkEnv(args.reward, num_envs=args.n_envs, seed=args.seed, max_episode_steps=args.max_episode_steps,
-                  action_scale=args.action_scale)
+    env = envs.make_vec_env("walk", args.reward, args.n_envs, seed=args.seed, backend="genesis",
+                            max_episode_steps=args.max_episode_steps, action_scale=args.action_scale)
+    task = env.task
     print(f"# walk {args.reward}: {args.n_envs} envs built in {time.perf_counter() - t0:.1f} s; "
-          f"termination {env.termination_height} m (grace {env.grace_steps} steps at {env.grace_height} m)",
+          f"termination {task.termination_height} m (grace {task.grace_steps} steps at {task.grace_height} m)",
           flush=True)
-    venv = walk_sb3(env)
+    venv = envs.SB3VecEnv(env)
     lines = []
 
     class Probe(BaseCallback):
@@ -64,12 +65,12 @@ def main():
             return True
 
         def report(self):
-            st = env.episode_stats_arrays()
+            st = env.episode_stats_so_far()
             live = st["episode_len"] > 0
             row = {"steps": self.num_timesteps, "wall_s": round(time.perf_counter() - self.start, 1),
                    "finished": len(self.done)}
             if self.done:
-                for k in ("return", "episode_len", "mean_forward_vel", "mean_base_height", "distance_x", "fell"):
+                for k in ("return", "episode_len", "mean_forward_vel", "mean_base_height", "distance_x", "terminated"):
                     row[f"ep_{k}"] = float(np.mean([d[k] for d in self.done]))
             if live.any():
                 row["live_forward_vel"] = float(np.mean(st["mean_forward_vel"][live]))
@@ -80,7 +81,7 @@ def main():
             print(f"{row['steps']:>8} steps {row['wall_s']:>7.1f} s | finished {row['finished']:>4}: "
                   f"return {fmt('ep_return', '{:.1f}')} len {fmt('ep_episode_len', '{:.0f}')} "
                   f"vx {fmt('ep_mean_forward_vel')} height {fmt('ep_mean_base_height')} "
-                  f"dist {fmt('ep_distance_x', '{:.2f}')} fell {fmt('ep_fell', '{:.2f}')} | "
+                  f"dist {fmt('ep_distance_x', '{:.2f}')} fell {fmt('ep_terminated', '{:.2f}')} | "
                   f"running: vx {fmt('live_forward_vel')} height {fmt('live_base_height')} "
                   f"len {fmt('live_len', '{:.0f}')}", flush=True)
             self.done = []

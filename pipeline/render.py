@@ -21,6 +21,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 from PIL import Image, ImageDraw
+from tqdm import tqdm
 
 from pipeline import common
 from pipeline import config as cfg
@@ -135,7 +136,9 @@ def main(argv=None) -> int:
     policy = algos.load_policy(args.algo, path)
     still, writer = None, imageio.get_writer(args.video, fps=r["fps"], codec="libx264", macro_block_size=1,
                                               ffmpeg_log_level="error")
+    bar = tqdm(total=env.vec.cfg.max_episode_steps, unit="frame", mininterval=5.0, desc="video")
     for frame, step, ret, success in episode_frames(policy, env, r["seed"], cameras):
+        bar.update(step - bar.n)
         frame = label(frame, [f"{args.task} {args.reward} {args.algo} @ {meta['global_step']} steps",
                               f"step {step}  return {ret:.2f}  success {'yes' if success else 'no'}"])
         writer.append_data(even(frame))
@@ -143,6 +146,7 @@ def main(argv=None) -> int:
             still = frame
         last = frame
     writer.close()
+    bar.close()
     episode = {"checkpoint_step": meta["global_step"], "seed": meta["seed"], "steps": step, "return": ret,
                "success": success}
     Image.fromarray(still if still is not None else last).save(args.still)
@@ -150,7 +154,7 @@ def main(argv=None) -> int:
     # Contact sheet: where each checkpoint's episode ends, side by side.
     picks = found if len(found) <= SHEET_MAX else [found[int(i)] for i in np.linspace(0, len(found) - 1, SHEET_MAX)]
     tiles = []
-    for path, meta in picks:
+    for path, meta in tqdm(picks, unit="checkpoint", desc="contact sheet"):
         policy = algos.load_policy(args.algo, path)
         frame, ret, success = final_frame(policy, env, r["seed"], cameras[:1])
         tiles.append(label(frame, [f"step {meta['global_step']}", f"return {ret:.1f} {'success' if success else ''}"]))

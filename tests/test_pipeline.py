@@ -50,7 +50,9 @@ def test_evaluate_rows_and_metrics(ppo_run, tmp_path):
     assert len(df) == 3 * 2      # every checkpoint x every episode
     assert list(df.columns[:4]) == ["algo", "seed", "step", "episode"]
     m = json.loads((tmp_path / "e.json").read_text())
-    assert {"mean_return", "std_return", "success_rate", "max_cube_z", "mean_grasp_steps"} <= set(m)
+    assert {"mean_return", "std_return", "success_rate", "max_cube_z", "grasp_steps", "terminated_rate"} <= set(m)
+    assert m["task_metrics"] == ["max_cube_z", "grasp_steps"]
+    assert [c["chunk"] for c in m["train_chunks"]["0"]] == list(range(1, len(m["train_chunks"]["0"]) + 1))
     assert m["final_step"] == PPO_TOTAL
     curve = pd.read_csv(tmp_path / "e.tsv", sep="\t")
     assert list(curve.step) == [0, 256, 512]

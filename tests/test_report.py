@@ -18,7 +18,8 @@ def episodes(algo, returns_by_step, length=300):
     for step, rets in returns_by_step.items():
         for i, r in enumerate(rets):
             rows.append({"algo": algo, "seed": 0, "step": step, "episode": i, "return": r, "episode_len": length,
-                         "success_once": r > 500, "success_at_end": r > 500, "max_cube_z": 0.08 if r > 500 else 0.013,
+                         "success_once": r > 500, "success_at_end": r > 500, "terminated": False,
+                         "max_cube_z": 0.08 if r > 500 else 0.013,
                          "grasp_steps": 120 if r > 500 else 0, "reward/reach": r / 2, "reward/lift": r / 2})
     return pd.DataFrame(rows)
 
@@ -30,9 +31,18 @@ def write_inputs(root, reward, train_len, train_return):
     vid.mkdir(parents=True)
     df = episodes("ppo", {0: [10.0, 12.0], 50000: [400.0, 600.0], 100000: [850.0, 854.4]})
     df.to_parquet(ev / "ppo.parquet")
-    metrics = {**evaluate.headline(df), "train": {"episodes": 20, "mean_return": train_return,
-                                                  "mean_episode_len": train_len, "success_rate": 1.0,
-                                                  "max_cube_z": 0.08}}
+    metrics = {**evaluate.headline(df, ["max_cube_z", "grasp_steps"]),
+               "train": {"episodes": 20, "mean_return": train_return, "mean_episode_len": train_len,
+                         "success_rate": 1.0, "max_cube_z": 0.08, "grasp_steps": 120.0},
+               # training episodes between checkpoints, as evaluate.training_chunks writes them
+               "train_chunks": {"0": [
+                   {"chunk": 1, "from_step": 0, "to_step": 50000, "episodes": 0},
+                   {"chunk": 2, "from_step": 50000, "to_step": 100000, "episodes": 4, "mean_return": 400.0,
+                    "max_return": 700.0, "mean_episode_len": 300.0, "success_rate": 0.5, "terminated_rate": 0.25,
+                    "max_cube_z": 0.05, "grasp_steps": 60.0},
+                   {"chunk": 3, "from_step": 100000, "to_step": 150000, "episodes": 5, "mean_return": 800.0,
+                    "max_return": 900.0, "mean_episode_len": 300.0, "success_rate": 1.0, "terminated_rate": 0.0,
+                    "max_cube_z": 0.08, "grasp_steps": 120.0}]}}
     (ev / "ppo.json").write_text(json.dumps(metrics))
     prov = {"task": "lift", "reward": reward, "reward_fingerprint": "ab" * 32, "algo": "ppo", "seeds": [0],
             "git_commit": "deadbeef", "versions": {"torch": "2.13.0"}, "hparams": {"learning_rate": 0.0003},
@@ -76,6 +86,10 @@ def test_devlog_formats_and_determinism(tmp_path):
     assert "| 0 | 11.00 | 12.00 | 0% | 0.013 | 0.0 | Baseline |" in text
     assert "| 100000 | 852.20 | 854.40 | 100% | 0.080 | 120.0 | +7647% |" in text
     assert "Training vs evaluation: consistent" in text
+    # devlog 002's per-chunk table: improvement over the first chunk with finished episodes
+    assert "| 1 | 0-50,000 | 0 | no episode finished |" in text
+    assert "| 2 | 50,000-100,000 | 4 | 400.00 | 700.00 | Baseline | 50% | 25% | 0.050 | 60.0 |" in text
+    assert "| 3 | 100,000-150,000 | 5 | 800.00 | 900.00 | +100% | 100% | 0% | 0.080 | 120.0 |" in text
     assert "| Observations | ppo: state |" in text
     assert "(tmp_path)" not in text and str(tmp_path) not in text, "paths in the report must be relative"
     png = (tmp_path / "reports" / "lift_v19" / "learning_curve.png").read_bytes()

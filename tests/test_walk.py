@@ -1,4 +1,5 @@
-"""The Go2 walking task (envs/tasks/walk.py, rewards envs/rewards/walk/v1.py and v2.py) on Genesis gs.cpu.
+"""The Go2 walking task (envs/tasks/walk.py, rewards envs/rewards/walk/v1.py and v2.py) on Genesis gs.cpu,
+as a BatchedEnv like every task (envs.make_vec_env("walk", ...)).
 
 Genesis is installed by make setup (requirements-genesis.txt); without it these tests fail. One scene of
 4 envs is built for the module: the first build in a fresh kernel cache compiles (~55 s measured on our
@@ -10,21 +11,22 @@ import numpy as np
 import pytest
 
 
+import envs  # noqa: E402
 from envs import rewards  # noqa: E402
-from envs.tasks.walk import DEFAULT_POSE, INIT_HEIGHT, WalkEnv  # noqa: E402
+from envs.tasks.walk import DEFAULT_POSE, INIT_HEIGHT  # noqa: E402
 
 N = 4
 
 
 @pytest.fixture(scope="module")
 def env():
-    vec = WalkEnv("v2", num_envs=N, seed=0)
+    vec = envs.make_vec_env("walk", "v2", N, seed=0, backend="genesis")
     yield vec
     vec.close()
 
 
 def _physics(env):
-    st = env.get_state()
+    st = env.get_state()["task"]
     return st["qpos"], st["vel"]
 
 
@@ -34,7 +36,7 @@ def test_partial_reset_leaves_other_envs_bit_identical(env):
     for _ in range(15):
         env.step(rng.uniform(-1, 1, (N, 12)))
     qpos, vel = _physics(env)
-    obs_before, elapsed_before = env._obs.copy(), env._elapsed.copy()
+    obs_before, elapsed_before = env._state_obs.copy(), env._elapsed.copy()
     ret_before = env._stats["return"].copy()
     assert np.abs(vel).max() > 1e-3, "the envs must be moving for the test to mean anything"
 
@@ -48,17 +50,17 @@ def test_partial_reset_leaves_other_envs_bit_identical(env):
     np.testing.assert_array_equal(env._elapsed[others], elapsed_before[others])
     np.testing.assert_array_equal(env._stats["return"][others], ret_before[others])
     # The reset env is at its start: base at INIT_HEIGHT, upright, at rest, joints near the default pose.
-    s = env.read_state()
+    s = env.task.read_state()
     np.testing.assert_allclose(s.base_pos[1], [0.0, 0.0, INIT_HEIGHT], atol=1e-12)
     np.testing.assert_allclose(s.base_quat[1], [1.0, 0.0, 0.0, 0.0], atol=1e-12)
     assert not vel2[1].any()
-    assert np.abs(s.dof_pos[1] - DEFAULT_POSE).max() <= env.init_noise + 1e-12
+    assert np.abs(s.dof_pos[1] - DEFAULT_POSE).max() <= env.task.init_noise + 1e-12
     assert env._elapsed[1] == 0 and env._stats["return"][1] == 0
 
 
 def test_final_info_reports_whole_episodes_with_their_stats(env):
-    saved = env.max_episode_steps
-    env.max_episode_steps = 40
+    saved = env.cfg.max_episode_steps
+    env.cfg.max_episode_steps = 40
     try:
         env.reset(seed=2)
         ret = np.zeros(N)
@@ -71,13 +73,13 @@ def test_final_info_reports_whole_episodes_with_their_stats(env):
                 for i in np.flatnonzero(mask):
                     finished.append((t, i, {k: v[i] for k, v in fi.items() if not k.startswith("_")}, ret[i]))
                     ret[i] = 0.0
-                assert (obs[mask, 9:21] ** 2).sum(1).max() <= 12 * env.init_noise ** 2 + 1e-9, \
+                assert (obs[mask, 9:21] ** 2).sum(1).max() <= 12 * env.task.init_noise ** 2 + 1e-9, \
                     "SAME_STEP autoreset: a finished env's returned obs is its reset obs"
                 assert all(infos["final_obs"][i] is not None for i in np.flatnonzero(mask))
         assert [t for t, *_ in finished] == [40] * N + [80] * N
         for t, i, stats, summed in finished:
             assert stats["episode_len"] == 40
-            assert not stats["fell"]
+            assert not stats["terminated"] and not stats["success_once"]
             np.testing.assert_allclose(stats["return"], summed, rtol=1e-12)
             parts = [v for k, v in stats.items() if k.startswith("reward/")]
             assert len(parts) == 5
@@ -86,7 +88,7 @@ def test_final_info_reports_whole_episodes_with_their_stats(env):
             assert abs(stats["distance_x"]) < 0.3 and abs(stats["mean_forward_vel"]) < 0.5
             assert stats["reward/height"] > 0.5 * 2.5 * 40    # standing near 0.27 m
     finally:
-        env.max_episode_steps = saved
+        env.cfg.max_episode_steps = saved
 
 
 def test_reward_components_sum_to_the_reward(env):
@@ -94,7 +96,8 @@ def test_reward_components_sum_to_the_reward(env):
     rng = np.random.default_rng(1)
     for _ in range(5):
         env.step(rng.uniform(-1, 1, (N, 12)))
-    s = env.read_state(action=rng.uniform(-1, 1, (N, 12)))
+    s = env.task.read_state()
+    s.action = rng.uniform(-1, 1, (N, 12))
     for version in ("v1", "v2"):
         reward, comps = rewards.get("walk", version).compute(s)
         assert reward.shape == (N,) and all(np.shape(c) == (N,) for c in comps.values())
@@ -106,9 +109,9 @@ def test_v2_punishes_lying_down_v1_does_not(env):
     env.reset(seed=4)
     lying = DEFAULT_POSE.copy()
     lying[[2, 5, 8, 11]] = -2.7      # knees folded flat
-    env.place([0], (0.0, 0.0, 0.27))                       # standing
-    env.place([1], (0.0, 0.0, 0.10), dof_pos=lying)        # lying on the belly
-    s = env.read_state(action=np.zeros((N, 12)))
+    env.task.place([0], (0.0, 0.0, 0.27))                       # standing
+    env.task.place([1], (0.0, 0.0, 0.10), dof_pos=lying)        # lying on the belly
+    s = env.task.read_state()
     v1, _ = rewards.get("walk", "v1").compute(s)
     v2, c2 = rewards.get("walk", "v2").compute(s)
     assert v2[1] < v2[0] - 20.0, (v2[0], v2[1])            # -25 severe height penalty vs +2.5
@@ -116,9 +119,9 @@ def test_v2_punishes_lying_down_v1_does_not(env):
     assert c2["leg_extension"][0] > 10 * c2["leg_extension"][1]
     # The grace period (v2): at 0.10 m, not terminated during the first 20 steps, terminated after.
     s.step[:] = 5
-    assert not env.terminated(s)[1]
+    assert not env.task.terminated(s)[1]
     s.step[:] = 25
-    assert env.terminated(s)[1] and not env.terminated(s)[0]
+    assert env.task.terminated(s)[1] and not env.task.terminated(s)[0]
 
 
 def test_get_state_set_state_continues_the_episodes(env):
@@ -129,17 +132,17 @@ def test_get_state_set_state_continues_the_episodes(env):
     snap = env.get_state()
     actions = rng.uniform(-1, 1, (20, N, 12))
     first = [env.step(a)[:2] for a in actions]
-    q1 = env.get_state()["qpos"]
+    q1 = env.get_state()["task"]["qpos"]
     env.set_state(snap)
     second = [env.step(a)[:2] for a in actions]
-    q2 = env.get_state()["qpos"]
+    q2 = env.get_state()["task"]["qpos"]
     np.testing.assert_allclose(q2, q1, rtol=0, atol=1e-9)
     np.testing.assert_allclose(np.array([r for _, r in second]), np.array([r for _, r in first]), rtol=0, atol=1e-9)
 
 
 def test_non_finite_reward_or_observation_raises_naming_the_env(env, monkeypatch):
     env.reset(seed=6)
-    real = env.reward_fn
+    real = env.task.reward_fn
 
     def nan_reward(s):
         r, c = real.compute(s)
@@ -147,19 +150,36 @@ def test_non_finite_reward_or_observation_raises_naming_the_env(env, monkeypatch
         r[2] = np.nan
         return r, c
 
-    monkeypatch.setattr(env, "reward_fn", types.SimpleNamespace(compute=nan_reward))
+    monkeypatch.setattr(env.task, "reward_fn", types.SimpleNamespace(compute=nan_reward))
     with pytest.raises(FloatingPointError, match="non-finite reward in env 2 at episode step 1"):
         env.step(np.zeros((N, 12)))
-    monkeypatch.setattr(env, "reward_fn", real)
+    monkeypatch.setattr(env.task, "reward_fn", real)
 
     env.reset(seed=6)
-    real_obs = env.observe_state
+    real_obs = env.task.observe_state
 
     def nan_obs(s):
         o = real_obs(s)
         o[3, 0] = np.inf
         return o
 
-    monkeypatch.setattr(env, "observe_state", nan_obs)
+    monkeypatch.setattr(env.task, "observe_state", nan_obs)
     with pytest.raises(FloatingPointError, match="non-finite observation in env 3"):
         env.step(np.zeros((N, 12)))
+
+
+def test_walk_refuses_settings_it_does_not_support():
+    for bad, valid in ((dict(backend="mujoco"), "genesis"), (dict(backend="genesis", obs_mode="pixels"), "state"),
+                       (dict(backend="genesis", domain_randomization=True), "False")):
+        with pytest.raises(ValueError, match=f"task walk: .*valid: \\[.?{valid}"):
+            envs.make_vec_env("walk", "v2", 1, **bad)
+
+
+def test_success_is_half_the_commanded_distance(env):
+    env.reset(seed=7)
+    s = env.task.read_state()
+    assert env.task.success_distance == pytest.approx(0.5 * 0.5 * env.cfg.max_episode_steps / env.cfg.control_hz)
+    assert not s.success.any()
+    env.task.place([2], (env.task.success_distance + 0.01, 0.0, 0.27))    # carried forward past the mark
+    s = env.task.read_state()
+    assert s.success.tolist() == [False, False, True, False]
