@@ -5,6 +5,7 @@
   net_width, net_depth        the MLP: [net_width] * net_depth for actor and critic
   log_std_init                (PPO) initial log std of the Gaussian policy
   activation                  (PPO) hidden-layer activation: tanh | relu | elu
+  target_kl                   (PPO) SB3's target_kl, with 0 for None (no early stop)
 HER is SAC with a HerReplayBuffer on the goal-conditioned env (obs_mode="goal"); the env's
 compute_reward is the reward HER relabels with.
 """
@@ -28,10 +29,11 @@ def _ctor_args(hp: dict) -> dict:
 
 
 def build_ppo(env, hp, seed, tensorboard_log=None):
+    args = _ctor_args(hp)
+    args["target_kl"] = args.get("target_kl") or None
     return PPO("MlpPolicy", env, seed=seed, tensorboard_log=tensorboard_log, verbose=0, device="cpu",
                policy_kwargs={"net_arch": {"pi": _net(hp), "vf": _net(hp)}, "log_std_init": hp["log_std_init"],
-                              "activation_fn": ACTIVATIONS[hp.get("activation", "tanh")]},
-               **_ctor_args(hp))
+                              "activation_fn": ACTIVATIONS[hp.get("activation", "tanh")]}, **args)
 
 
 def build_sac(env, hp, seed, tensorboard_log=None):
