@@ -6,6 +6,7 @@
   log_std_init                (PPO) initial log std of the Gaussian policy
   activation                  (PPO) hidden-layer activation: tanh | relu | elu
   target_kl                   (PPO) SB3's target_kl, with 0 for None (no early stop)
+  reward_scale                (PPO) factor on the rewards PPO learns from (SB3VecEnv; statistics unscaled)
 HER is SAC with a HerReplayBuffer on the goal-conditioned env (obs_mode="goal"); the env's
 compute_reward is the reward HER relabels with.
 """
@@ -16,7 +17,7 @@ from stable_baselines3.her import HerReplayBuffer
 
 import torch
 
-LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth", "log_std_init", "activation")
+LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth", "log_std_init", "activation", "reward_scale")
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}
 
 

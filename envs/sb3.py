@@ -15,8 +15,12 @@ from envs.vector import episode_stats
 
 
 class SB3VecEnv(VecEnv):
-    def __init__(self, env):
+    def __init__(self, env, reward_scale=1.0):
+        """reward_scale multiplies the rewards the learner sees, not the episode statistics (which
+        stay in the reward version's own units): walk's PPO learns on rewards x dt, as Genesis's go2
+        example does, so its value targets stay small (docs/walk.md)."""
         self.env = env
+        self.reward_scale = float(reward_scale)
         self._actions = None
         self._start = time.time()
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
@@ -43,7 +47,7 @@ class SB3VecEnv(VecEnv):
                                   "t": round(time.time() - self._start, 6)},
                       "is_success": self.is_success(stats),
                       "final_info": stats}
-        return obs, reward.astype(np.float32), dones, out
+        return obs, (reward * self.reward_scale).astype(np.float32), dones, out
 
     @staticmethod
     def is_success(stats):

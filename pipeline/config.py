@@ -147,7 +147,7 @@ BLOCKS: dict[str, dict[str, Field]] = {
             "clip_range": Field("float", min=0.0), "ent_coef": Field("float", min=0.0),
             "vf_coef": Field("float", min=0.0), "max_grad_norm": Field("float", min=0.0),
             "log_std_init": Field("float"), "activation": Field("str", choices=("tanh", "relu", "elu")),
-            "target_kl": Field("float", min=0.0)},
+            "target_kl": Field("float", min=0.0), "reward_scale": Field("float", min=0.0)},
     "sac": _off_policy(),
     "her": {**_off_policy(), "n_sampled_goal": _pos_int(),
             "goal_selection_strategy": Field("str", choices=("future", "final", "episode"))},

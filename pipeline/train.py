@@ -325,7 +325,7 @@ def train_sb3(args, run: Run, resume) -> int:
     from algos import sb3
 
     vec = envs.SB3VecEnv(envs.make_vec_env(args.task, args.reward, run.hp["num_envs"], seed=args.seed,
-                                           **run.trained_env))
+                                           **run.trained_env), reward_scale=run.hp.get("reward_scale", 1.0))
     vec.seed(args.seed)
     run.vec = vec
     if resume:
