@@ -62,3 +62,24 @@ def test_sac_with_her_trains_on_goal_env():
     relabelled = vec.env_method("compute_reward", np.zeros((5, 3)), np.zeros((5, 3)), None, indices=[0])[0]
     assert relabelled.shape == (5,) and (relabelled == 0).all()
     assert model.num_timesteps == 120
+
+
+def test_reward_scale_changes_what_the_learner_sees_not_the_statistics():
+    """ppo.reward_scale (walk learns on reward x dt): the rewards SB3 gets are scaled, the episode's
+    return in final_info (Parquet, reports) stays in the reward version's units."""
+    plain, scaled = (envs.SB3VecEnv(envs.make_vec_env("lift", "v19", num_envs=2, max_episode_steps=10), reward_scale=s)
+                     for s in (1.0, 0.02))
+    rewards, finals = {}, {}
+    for name, vec in (("plain", plain), ("scaled", scaled)):
+        vec.seed(0)
+        vec.reset()
+        got = []
+        for _ in range(10):
+            vec.step_async(np.full((2, 6), 0.3))
+            _, r, dones, infos = vec.step_wait()
+            got.append(r)
+        rewards[name], finals[name] = np.array(got), [i["final_info"]["return"] for i in infos]
+    assert np.abs(rewards["plain"]).max() > 0
+    np.testing.assert_allclose(rewards["scaled"], 0.02 * rewards["plain"], rtol=1e-6)
+    assert dones.all() and finals["scaled"] == finals["plain"]
+    np.testing.assert_allclose(finals["plain"], rewards["plain"].sum(axis=0), rtol=1e-5)

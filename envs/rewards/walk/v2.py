@@ -10,7 +10,7 @@ calf angle)^2), i.e. 0.5 with the knees at the standing pose, ~0.01 with the kne
 The 20-step grace period lives in the env's termination (envs/tasks/walk.py reads the constants below):
 termination height 0.08 m during the first 20 steps of an episode, 0.12 m afterwards (devlog).
 
-tracking_lin_vel  1.0 * exp(-|command_xy - base velocity_xy (body frame)|^2 / 0.25)     (as v1)
+tracking_lin_vel  2.5 * exp(-|command_xy - base velocity_xy (body frame)|^2 / 0.25)     (as v1)
 tracking_ang_vel  0.2 * exp(-(command_yaw - base yaw rate)^2 / 0.25)                    (as v1)
 height            2.5 * (-10 if z < 0.15 m else exp(-5 * |z - 0.27|))                   (devlog)
 leg_extension     0.5 * mean_legs exp(-4 * (calf - calf_default)^2)                     (our choice)
