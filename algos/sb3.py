@@ -12,10 +12,9 @@ compute_reward is the reward HER relabels with.
 """
 from __future__ import annotations
 
+import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.her import HerReplayBuffer
-
-import torch
 
 LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth", "log_std_init", "activation", "reward_scale")
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}

@@ -89,7 +89,22 @@ class BatchedEnv(VectorEnv):
     def reset(self, *, seed=None, options=None):
         """Reset all envs, or only those in options["reset_mask"] (the others are untouched).
         seed: an int (env i gets seed + i, as in Gymnasium) or a list of per-env seeds."""
-        ids = envs_to_reset(self, seed, options)
+        options = options or {}
+        unknown = sorted(set(options) - {"reset_mask"})
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {unknown}; valid: ['reset_mask']")
+        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs)), dtype=bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        if self._needs_reset and not mask.all():
+            raise RuntimeError("the first reset() must reset every env")
+        ids = np.flatnonzero(mask)
+        if seed is not None:
+            seeds = [seed + i for i in range(self.num_envs)] if np.isscalar(seed) else list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+            for i in ids:
+                self._rngs[i] = np.random.default_rng(seeds[i])
         self.task.reset(ids, self._rngs)
         self._elapsed[ids] = 0
         self._done[ids] = False
@@ -250,28 +265,6 @@ class BatchedEnv(VectorEnv):
 
     def close_extras(self, **kwargs):
         self.task.close()
-
-
-def envs_to_reset(env, seed=None, options=None):
-    """The reset() arguments of a BatchedEnv: which envs to reset (options["reset_mask"], all by
-    default), reseeding their generators from seed (an int: env i gets seed + i, or a list)."""
-    options = options or {}
-    unknown = sorted(set(options) - {"reset_mask"})
-    if unknown:
-        raise ValueError(f"unknown reset option(s) {unknown}; valid: ['reset_mask']")
-    mask = np.asarray(options.get("reset_mask", np.ones(env.num_envs)), dtype=bool)
-    if mask.shape != (env.num_envs,):
-        raise ValueError(f"reset_mask must have shape ({env.num_envs},), got {mask.shape}")
-    if env._needs_reset and not mask.all():
-        raise RuntimeError("the first reset() must reset every env")
-    ids = np.flatnonzero(mask)
-    if seed is not None:
-        seeds = [seed + i for i in range(env.num_envs)] if np.isscalar(seed) else list(seed)
-        if len(seeds) != env.num_envs:
-            raise ValueError(f"expected {env.num_envs} seeds, got {len(seeds)}")
-        for i in ids:
-            env._rngs[i] = np.random.default_rng(seeds[i])
-    return ids
 
 
 def episode_stats(infos, i):

@@ -73,32 +73,32 @@ def view(env, obs, cameras: list[str], agent: bool) -> np.ndarray:
     return np.concatenate(panels + ([seen] if seen is not None else []), axis=1)
 
 
-def episode_frames(policy, env, seed: int, cameras: list[str], agent: bool = True):
-    """Yield (frame, step, return so far, succeeded so far) for one whole episode."""
+def episode(policy, env, seed: int):
+    """Yield (obs, step, return so far, succeeded so far) for one whole episode, its reset included."""
     obs, _ = env.reset(seed=seed)
     ret, success, step = 0.0, False, 0
-    yield view(env, obs, cameras, agent), step, ret, success
+    yield obs, step, ret, success
     while True:
         obs, reward, terminated, truncated, info = env.step(policy.act(obs))
         step += 1
         ret += reward
         success = success or info["is_success"]
-        yield view(env, obs, cameras, agent), step, ret, success
+        yield obs, step, ret, success
         if terminated or truncated:
             return
+
+
+def episode_frames(policy, env, seed: int, cameras: list[str]):
+    """Yield (frame, step, return so far, succeeded so far) for one whole episode, every frame rendered."""
+    for obs, step, ret, success in episode(policy, env, seed):
+        yield view(env, obs, cameras, agent=True), step, ret, success
 
 
 def final_frame(policy, env, seed: int, cameras: list[str]):
     """(last frame, return, succeeded) of one whole episode, rendering only its end (a finished
     episode stays on screen until reset)."""
-    obs, _ = env.reset(seed=seed)
-    ret, success = 0.0, False
-    while True:
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
-        ret += reward
-        success = success or info["is_success"]
-        if terminated or truncated:
-            return view(env, obs, cameras, agent=False), ret, success
+    *_, (obs, _, ret, success) = episode(policy, env, seed)
+    return view(env, obs, cameras, agent=False), ret, success
 
 
 def even(frame: np.ndarray) -> np.ndarray:
