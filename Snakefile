@@ -1,9 +1,19 @@
 # The experiment DAG for Snakemake:  snakemake --cores 2            (default target: the report)
 #                                   snakemake --cores 2 reports/lift_v11.md
 #                                   snakemake --cores 2 --configfile config/smoke.yaml
-# Every rule is rendered from the stage registry in pipeline/stages.py, the same source as dvc.yaml:
-# rule inputs include the exact code files a stage runs, and every config value a stage uses is in
-# its params (as the `--key value` flags its command receives), so any change reruns just that rule.
+#
+#   sanity   data/sanity/{task}_{backend}.json
+#   train    data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}/
+#   evaluate data/eval/{task}_{reward}_{backend}/{algo}.parquet (+ .json metrics, curve, provenance)
+#   render   data/videos/{task}_{reward}_{backend}/{algo}.mp4 (+ contact sheet, still, outcome)
+#   report   reports/{task}_{reward}.md
+#
+# The same stages as dvc.yaml, which is generated from pipeline/stages.py (tests/test_dag.py proves
+# the two DAGs equal: commands, inputs, outputs, params, edges). Rules follow two rules of ours:
+# - every config value a stage uses is in its `params:` (as the `--key value` flags the command
+#   receives), so changing it reruns exactly the rules that use it;
+# - `code` inputs are the source files the stage runs, read from their imports
+#   (pipeline/codedeps.py): editing reward v19 reruns v19's runs and leaves v11's alone.
 from pipeline import config as cfg, stages
 
 configfile: "params.yaml"
@@ -15,6 +25,22 @@ wildcard_constraints:
     **stages.smk_wildcard_constraints(),
 
 
+def code(stage):
+    """An input function: the files stage runs for these wildcards. A target naming an unknown
+    task or reward version stops the DAG here, naming the valid ones."""
+    return stages.smk_code(stage, config)
+
+
+def flags(key):
+    """The `--key.field value ...` flags of a params.yaml block or key ("{algo}": the run's algorithm)."""
+    return stages.smk_flags(key, config)
+
+
+def over(path, dim):
+    """path for every listed algo or seed of the experiment."""
+    return stages.smk_over(path, dim, config)
+
+
 rule all:
     input:
         stages.default_target(config),
@@ -23,99 +49,134 @@ rule all:
 
 rule sanity:
     input:
-        unpack(stages.smk_inputs("sanity", config)),
+        code=code("sanity"),
     output:
-        **stages.smk_outputs("sanity", directory),
+        result="data/sanity/{task}_{backend}.json",
     params:
-        **stages.smk_params("sanity", config),
+        sanity=flags("sanity"),
     log:
-        stages.smk_log("sanity"),
+        "logs/sanity/{task}_{backend}.log",
     benchmark:
-        stages.smk_benchmark("sanity")
+        "benchmarks/out/sanity/{task}_{backend}.tsv"
     conda:
         "config/conda.yaml"
-    threads: stages.STAGES["sanity"].threads
+    threads: 1
     resources:
         **stages.STAGES["sanity"].resources,
     shell:
-        stages.smk_shell("sanity")
+        "python -m pipeline.sanity --task {wildcards.task} --backend {wildcards.backend} --out {output.result} "
+        "{params.sanity} > {log} 2>&1"
 
 
 rule train:
     input:
-        unpack(stages.smk_inputs("train", config)),
+        sanity="data/sanity/{task}_{backend}.json",
+        code=code("train"),
     output:
-        **stages.smk_outputs("train", directory),
+        run=directory("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),
     params:
-        **stages.smk_params("train", config),
+        env=flags("env"),
+        hparams=flags("{algo}"),
+        checkpoint_every=flags("checkpoint_every"),
+        train=flags("train"),
     log:
-        stages.smk_log("train"),
+        "logs/train/{task}_{reward}_{backend}_{algo}_{seed}.log",
     benchmark:
-        stages.smk_benchmark("train")
+        "benchmarks/out/train/{task}_{reward}_{backend}_{algo}_{seed}.tsv"
     conda:
         "config/conda.yaml"
-    threads: stages.STAGES["train"].threads
+    threads: 1
     resources:
         **stages.STAGES["train"].resources,
     shell:
-        stages.smk_shell("train")
+        "python -m pipeline.train --task {wildcards.task} --reward {wildcards.reward} --backend {wildcards.backend} "
+        "--algo {wildcards.algo} --seed {wildcards.seed} --sanity {input.sanity} --out {output.run} --threads {threads} "
+        "{params.env} {params.hparams} {params.checkpoint_every} {params.train} > {log} 2>&1"
 
 
 rule evaluate:
     input:
-        unpack(stages.smk_inputs("evaluate", config)),
+        runs=over("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}", "seed"),
+        code=code("evaluate"),
     output:
-        **stages.smk_outputs("evaluate", directory),
+        episodes="data/eval/{task}_{reward}_{backend}/{algo}.parquet",
+        metrics="data/eval/{task}_{reward}_{backend}/{algo}.json",
+        curve="data/eval/{task}_{reward}_{backend}/{algo}_curve.tsv",
+        provenance="data/eval/{task}_{reward}_{backend}/{algo}_provenance.json",
     params:
-        **stages.smk_params("evaluate", config),
+        env=flags("env"),
+        evaluation=flags("evaluation"),
     log:
-        stages.smk_log("evaluate"),
+        "logs/evaluate/{task}_{reward}_{backend}_{algo}.log",
     benchmark:
-        stages.smk_benchmark("evaluate")
+        "benchmarks/out/evaluate/{task}_{reward}_{backend}_{algo}.tsv"
     conda:
         "config/conda.yaml"
-    threads: stages.STAGES["evaluate"].threads
+    threads: 1
     resources:
         **stages.STAGES["evaluate"].resources,
     shell:
-        stages.smk_shell("evaluate")
+        "python -m pipeline.evaluate --task {wildcards.task} --reward {wildcards.reward} --backend {wildcards.backend} "
+        "--algo {wildcards.algo} --runs {input.runs} --out {output.episodes} --metrics {output.metrics} "
+        "--curve {output.curve} --provenance {output.provenance} --threads {threads} "
+        "{params.env} {params.evaluation} > {log} 2>&1"
 
 
 rule render:
     input:
-        unpack(stages.smk_inputs("render", config)),
+        runs=over("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}", "seed"),
+        code=code("render"),
     output:
-        **stages.smk_outputs("render", directory),
+        video="data/videos/{task}_{reward}_{backend}/{algo}.mp4",
+        sheet="data/videos/{task}_{reward}_{backend}/{algo}_sheet.png",
+        still="data/videos/{task}_{reward}_{backend}/{algo}.png",
+        info="data/videos/{task}_{reward}_{backend}/{algo}_render.json",
     params:
-        **stages.smk_params("render", config),
+        env=flags("env"),
+        render=flags("render"),
     log:
-        stages.smk_log("render"),
+        "logs/render/{task}_{reward}_{backend}_{algo}.log",
     benchmark:
-        stages.smk_benchmark("render")
+        "benchmarks/out/render/{task}_{reward}_{backend}_{algo}.tsv"
     conda:
         "config/conda.yaml"
-    threads: stages.STAGES["render"].threads
+    threads: 1
     resources:
         **stages.STAGES["render"].resources,
     shell:
-        stages.smk_shell("render")
+        "python -m pipeline.render --task {wildcards.task} --reward {wildcards.reward} --backend {wildcards.backend} "
+        "--algo {wildcards.algo} --runs {input.runs} --video {output.video} --sheet {output.sheet} "
+        "--still {output.still} --info {output.info} --threads {threads} {params.env} {params.render} > {log} 2>&1"
 
 
 rule report:
     input:
-        unpack(stages.smk_inputs("report", config)),
+        sanity=over("data/sanity/{task}_{backend}.json", "backend"),
+        episodes=over("data/eval/{task}_{reward}_{backend}/{algo}.parquet", "algo"),
+        metrics=over("data/eval/{task}_{reward}_{backend}/{algo}.json", "algo"),
+        provenance=over("data/eval/{task}_{reward}_{backend}/{algo}_provenance.json", "algo"),
+        videos=over("data/videos/{task}_{reward}_{backend}/{algo}.mp4", "algo"),
+        stills=over("data/videos/{task}_{reward}_{backend}/{algo}.png", "algo"),
+        sheets=over("data/videos/{task}_{reward}_{backend}/{algo}_sheet.png", "algo"),
+        renders=over("data/videos/{task}_{reward}_{backend}/{algo}_render.json", "algo"),
+        code=code("report"),
     output:
-        **stages.smk_outputs("report", directory),
+        report="reports/{task}_{reward}.md",
+        figures=directory("reports/{task}_{reward}"),
     params:
-        **stages.smk_params("report", config),
+        report=flags("report"),
+        backend=config["backend"],
     log:
-        stages.smk_log("report"),
+        "logs/report/{task}_{reward}.log",
     benchmark:
-        stages.smk_benchmark("report")
+        "benchmarks/out/report/{task}_{reward}.tsv"
     conda:
         "config/conda.yaml"
-    threads: stages.STAGES["report"].threads
+    threads: 1
     resources:
         **stages.STAGES["report"].resources,
     shell:
-        stages.smk_shell("report")
+        "python -m pipeline.report --task {wildcards.task} --reward {wildcards.reward} --sanity {input.sanity} "
+        "--episodes {input.episodes} --metrics {input.metrics} --provenance {input.provenance} "
+        "--videos {input.videos} --stills {input.stills} --sheets {input.sheets} --renders {input.renders} "
+        "--out {output.report} --figures {output.figures} {params.report} > {log} 2>&1"

@@ -56,8 +56,8 @@ def main():
     import_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     import genesis  # noqa: F401
-    from envs.backends.genesis import _init_genesis
-    _init_genesis()
+    from envs.backends.genesis import init_genesis
+    init_genesis()
     gs_import_s = time.perf_counter() - t0
 
     makers = {

@@ -1,8 +1,9 @@
 """A scripted top-down pick controller, batched: the proof that a task is solvable and that its
-success test is right (the sanity stage runs it; tests require >= 90% success on lift).
+success test is right (the sanity stage runs it for arm tasks: `sanity_checks` below, with the
+backend parity check; tests require >= 90% success on lift).
 
 Phases per env: above the cube -> down around it -> close the jaws -> lift (-> carry to the goal
-for pick_place) -> hold. Targets come from the closed-form IK in envs/ik.py applied to the true
+for a goal-conditioned task, pick_place) -> hold. Targets come from the closed-form IK in envs/ik.py applied to the true
 cube pose (privileged state), and are reached through the same delta-target actions a policy uses.
 """
 import numpy as np
@@ -69,7 +70,7 @@ class ScriptedPicker:
         elif phase == CLOSE and ((s.grasped[i] and t > 30) or t > 45):
             nxt = LIFT
             self.lift_xy[i] = s.cube_pos[i, :2]
-        elif phase == LIFT and self.task.name == "pick_place" and error < 0.01:
+        elif phase == LIFT and self.task.goal_conditioned and error < 0.01:
             nxt = CARRY
         if nxt != phase:
             self.phase[i], self.timer[i] = nxt, 0
@@ -94,3 +95,58 @@ def run_scripted(env, episodes, seed=0):
                 rows.append(episode_stats(infos, i))
             picker.reset(done)
     return rows[:episodes]
+
+
+def sanity_checks(make, *, backend, seed, episodes, min_success):
+    """The sanity stage's checks of an arm task (TabletopTask.sanity_checks): the scripted controller
+    solves the task and measures success right; off MuJoCo, it does as well as on MuJoCo."""
+    checks, problems = {}, []
+    env = make()
+    rows = run_scripted(env, episodes, seed=seed)
+    env.close()
+    rate = float(np.mean([r["success_once"] for r in rows]))
+    checks["scripted"] = {
+        "episodes": episodes, "success_rate": rate,
+        "success_at_end_rate": float(np.mean([r["success_at_end"] for r in rows])),
+        "mean_return": round(float(np.mean([r["return"] for r in rows])), 3),
+        "mean_max_cube_z": round(float(np.mean([r["max_cube_z"] for r in rows])), 4)}
+    if rate < min_success:
+        problems.append(f"scripted controller succeeded in {rate:.0%} of episodes (< {min_success:.0%}): "
+                        "the task is unsolvable or its success test is wrong")
+    if backend != "mujoco":
+        checks["parity"] = parity(make, rate, episodes, seed)
+        if checks["parity"]["success_rate_gap"] > 0.10:
+            problems.append(f"scripted success on {backend} ({rate:.0%}) and on mujoco "
+                            f"({checks['parity']['mujoco_success_rate']:.0%}) differ by more than 10 points")
+    return checks, problems
+
+
+def parity(make, rate, episodes, seed, steps=100):
+    """Compare this backend with MuJoCo: scripted success over the same seeded episodes, and the
+    distance between the two backends' cube and gripper positions, step by step, over the first
+    `steps` steps of the scripted controller from the same initial state (env 0)."""
+    env_mj = make(backend="mujoco")
+    rows = run_scripted(env_mj, episodes, seed=seed)
+    env_mj.close()
+    paths = {}
+    for backend in ("mujoco", None):
+        env = make(backend="mujoco") if backend else make()
+        picker = ScriptedPicker(env)
+        env.reset(seed=seed)
+        picker.reset()
+        cube, grip = [], []
+        for _ in range(steps):
+            env.step(picker.act())
+            state = env.task.read_state()
+            cube.append(state.cube_pos[0].copy())
+            grip.append(state.grasp_pos[0].copy())
+        env.close()
+        paths[backend] = np.array(cube), np.array(grip)
+    d_cube = np.linalg.norm(paths["mujoco"][0] - paths[None][0], axis=1)
+    d_grip = np.linalg.norm(paths["mujoco"][1] - paths[None][1], axis=1)
+    mj_rate = float(np.mean([r["success_once"] for r in rows]))
+    return {"mujoco_success_rate": mj_rate, "success_rate": rate, "success_rate_gap": round(abs(rate - mj_rate), 4),
+            "steps": steps, "cube_divergence_mean_m": round(float(d_cube.mean()), 5),
+            "cube_divergence_max_m": round(float(d_cube.max()), 5),
+            "gripper_divergence_mean_m": round(float(d_grip.mean()), 5),
+            "gripper_divergence_max_m": round(float(d_grip.max()), 5)}

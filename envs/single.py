@@ -5,9 +5,15 @@ reward code as training, and a finished episode stays on screen until reset() (a
 episode's real last frame). Being its own world, it renders one arm and one cube (devlog 000's
 video of 16 cubes cannot happen).
 
+A finished episode's statistics (the vector env's final_info for it: return, episode_len, success,
+the task's metrics, reward components) are in info["episode_stats"]. info["episode"] is left to the
+ecosystem's recorders, which write {"r", "l", "t"} there: Gymnasium's RecordEpisodeStatistics (which
+refuses an env that wrote it) and Stable-Baselines3's Monitor (whose ep_info_buffer reads it).
+
 Through gymnasium.make, every env setting is a keyword argument except max_episode_steps, which
 Gymnasium keeps for its own TimeLimit wrapper; the env's time limit (where it reports the episode's
-statistics in info["episode"]) is then its default, 200. Use make_env(..., max_episode_steps=n).
+statistics) is then its default, 200. Use make_env(..., max_episode_steps=n). The reward defaults to
+the task's default for the obs_mode (Task.default_reward_for).
 """
 import gymnasium
 import numpy as np
@@ -18,7 +24,7 @@ from envs.vector import BatchedEnv, episode_stats
 class SingleEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
-    def __init__(self, task="lift", reward="v19", render_mode=None, render_size=(240, 320), **env_kwargs):
+    def __init__(self, task="lift", reward=None, render_mode=None, render_size=(240, 320), **env_kwargs):
         self.vec = BatchedEnv(task=task, reward=reward, num_envs=1, autoreset=False, render_sizes=[render_size],
                               **env_kwargs)
         self.observation_space = self.vec.single_observation_space
@@ -44,7 +50,7 @@ class SingleEnv(gymnasium.Env):
         obs, reward, terminated, truncated, infos = self.vec.step(action[None])
         info = {"is_success": bool(infos["success"][0])}
         if "final_info" in infos:   # the episode's statistics, as the vector env reports them
-            info["episode"] = episode_stats(infos, 0)
+            info["episode_stats"] = episode_stats(infos, 0)
         return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def render_frames(self):
@@ -72,6 +78,7 @@ def _first(obs):
     return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
 
 
-def make_env(task="lift", reward="v19", **kwargs):
+def make_env(task="lift", reward=None, **kwargs):
+    """One env of `task` (reward None: the task's default for the obs_mode); GoalEnv for obs_mode "goal"."""
     cls = GoalEnv if kwargs.get("obs_mode") == "goal" else SingleEnv
     return cls(task=task, reward=reward, **kwargs)

@@ -27,7 +27,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.tasks import TaskConfig, get_task
+from envs.tasks import get_task
+from envs.tasks.base import TaskConfig
 
 # Every task's episodes report these; a task adds its own metrics (Task.episode_metrics).
 EPISODE_STATS = {"return": np.float64, "episode_len": np.int64, "success_once": bool, "success_at_end": bool,
@@ -40,14 +41,21 @@ AGGREGATE = {"max": (-np.inf, np.maximum), "sum": (0.0, np.add), "mean": (0.0, n
 class BatchedEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, task="lift", reward="v19", num_envs=1, seed=None, autoreset=True, render_sizes=(),
+    def __init__(self, task="lift", reward=None, num_envs=1, seed=None, autoreset=True, render_sizes=(),
                  **env_kwargs):
-        """render_sizes: (height, width) of the images render_env will be asked for besides the
+        """reward: a reward version of the task (None: the task's default for the obs_mode).
+        render_sizes: (height, width) of the images render_env will be asked for besides the
         observation size (Genesis builds its cameras up front; MuJoCo renders any size)."""
         task_class = get_task(task)
         # A task may change the defaults of settings it reads differently (walk: 1000-step episodes).
         self.cfg = TaskConfig.from_kwargs(**{**task_class.config_defaults, **env_kwargs})
-        self.task = task_class(self.cfg, num_envs, reward, render_sizes=render_sizes)
+        if reward is None:
+            reward = task_class.default_reward_for(self.cfg.obs_mode)
+        self.task = task_class(self.cfg, num_envs, reward, render_sizes=render_sizes)   # refuses what it cannot do
+        if self.cfg.obs_mode == "goal" and not task_class.goal_conditioned:
+            raise ValueError(f"obs_mode 'goal': task {task!r} is not goal-conditioned")
+        if self.cfg.obs_mode in ("pixels", "state+pixels") and task_class.pixel_camera is None:
+            raise ValueError(f"obs_mode {self.cfg.obs_mode!r}: task {task!r} has no pixel observations")
         self.task_name, self.reward_version = task, reward
         self.num_envs = num_envs
         self.autoreset = autoreset
@@ -128,7 +136,10 @@ class BatchedEnv(VectorEnv):
             raise FloatingPointError(f"non-finite or exploding simulation state in env {i} at episode step "
                                      f"{self._elapsed[i]} (task {self.task_name}, reward {self.reward_version})")
         state = self.task.step_state()
-        reward, components = self.task.reward_fn.compute(state)
+        if self.task.reward_fn is None:
+            reward, components = np.zeros(self.num_envs), {}
+        else:
+            reward, components = self.task.reward_fn.compute(state)
         reward = np.asarray(reward, dtype=np.float64)
         self._check_finite("reward", reward)
         terminated = self.task.terminated(state)
@@ -181,7 +192,8 @@ class BatchedEnv(VectorEnv):
             size, k = self.cfg.image_size, self.cfg.frame_stack
             if self._frames is None:
                 self._frames = np.zeros((self.num_envs, k, 3, size, size), dtype=np.uint8)
-            frames = np.stack([self.task.render(i, "wrist", size, size).transpose(2, 0, 1) for i in ids])
+            frames = np.stack([self.task.render(i, self.task.pixel_camera, size, size).transpose(2, 0, 1)
+                               for i in ids])
             if new_episode:   # a new episode's stack is its first frame repeated
                 self._frames[ids] = frames[:, None]
             else:
@@ -198,15 +210,16 @@ class BatchedEnv(VectorEnv):
             return pixels
         if mode == "state+pixels":
             return {"state": state, "pixels": pixels}
-        return {"observation": state, "achieved_goal": self.task.read_state().cube_pos.astype(np.float32),
-                "desired_goal": self.task.goal.astype(np.float32)}
+        achieved, desired = self.task.goals(self.task.read_state())
+        return {"observation": state, "achieved_goal": np.asarray(achieved, dtype=np.float32),
+                "desired_goal": np.asarray(desired, dtype=np.float32)}
 
     # --- episode statistics ---------------------------------------------------------------------
     def _clear_stats(self, ids):
         for key, dtype in EPISODE_STATS.items():
             self._stats.setdefault(key, np.zeros(self.num_envs, dtype=dtype))[ids] = 0
-        for key, how in self.task.episode_metrics.items():
-            self._stats.setdefault(key, np.zeros(self.num_envs))[ids] = AGGREGATE[how][0]
+        for key, metric in self.task.episode_metrics.items():
+            self._stats.setdefault(key, np.zeros(self.num_envs))[ids] = AGGREGATE[metric.aggregate][0]
         for values in self._components.values():
             values[ids] = 0.0
 
@@ -218,7 +231,7 @@ class BatchedEnv(VectorEnv):
         s["success_at_end"] = state.success.copy()
         s["terminated"] = terminated.copy()
         for key, value in self.task.metric_values(state).items():
-            s[key] = AGGREGATE[self.task.episode_metrics[key]][1](s[key], value)
+            s[key] = AGGREGATE[self.task.episode_metrics[key].aggregate][1](s[key], value)
         for name, value in components.items():
             self._components.setdefault(name, np.zeros(self.num_envs))
             self._components[name] += value
@@ -226,8 +239,8 @@ class BatchedEnv(VectorEnv):
     def episode_stats_so_far(self):
         """Every env's statistics of its current episode, as final_info will report them."""
         stats = dict(self._stats)
-        for key, how in self.task.episode_metrics.items():
-            if how == "mean":
+        for key, metric in self.task.episode_metrics.items():
+            if metric.aggregate == "mean":
                 stats[key] = self._stats[key] / np.maximum(self._stats["episode_len"], 1)
         return {**stats, **{f"reward/{name}": values for name, values in self._components.items()}}
 
@@ -272,5 +285,5 @@ def episode_stats(infos, i):
     return {k: v[i].item() for k, v in infos["final_info"].items() if not k.startswith("_")}
 
 
-def make_vec_env(task, reward, num_envs, seed=None, **env_kwargs):
+def make_vec_env(task, reward=None, num_envs=1, seed=None, **env_kwargs):
     return BatchedEnv(task=task, reward=reward, num_envs=num_envs, seed=seed, **env_kwargs)

@@ -136,33 +136,17 @@ def _plain(o):
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def checkpoints(run_dir: str | Path, quiet: bool = False) -> list[tuple[Path, dict]]:
-    """(model file, metadata) of every intact checkpoint in a run folder, by global step.
-
-    A checkpoint whose metadata is unreadable, or whose model file is missing or no longer matches
-    the sha256 recorded when it was saved (torn by a crash, truncated, corrupted), is skipped with a
-    warning: a resume then continues from the previous intact one."""
-    found = []
-    warn_ = (lambda message: None) if quiet else warn
-    for meta_path in sorted(Path(run_dir, "checkpoints").glob("step_*.json")):
-        try:
-            meta = read_json(meta_path)
-        except (OSError, ValueError) as err:
-            warn_(f"skipping checkpoint {meta_path}: unreadable metadata ({err})")
-            continue
-        # The model file next to it: step_N.zip (SB3) or step_N.pt (DrQ-v2); older metadata lacks the key.
-        model = meta_path.parent / meta.get("model_file", meta_path.with_suffix(".zip").name)
-        if not model.exists():
-            warn_(f"skipping checkpoint {meta_path}: its model file {model.name} is missing")
-            continue
-        if "model_sha256" in meta and sha256_file(model) != meta["model_sha256"]:
-            warn_(f"skipping checkpoint {meta_path}: {model.name} does not match its recorded sha256 "
-                 "(torn or corrupted)")
-            continue
-        found.append((model, meta))
-    if not found:
-        raise StageError(f"{run_dir}: no checkpoints (expected checkpoints/step_*.json + .zip from train)")
-    return sorted(found, key=lambda pair: pair[1]["global_step"])
+def reward_fingerprint(task: str, reward: str) -> str:
+    """sha256 of a reward version's code: its module and the reward code it imports (its task's
+    shared terms), as the stages' code deps read them (pipeline/codedeps.py)."""
+    from envs import rewards
+    from pipeline import codedeps
+    rewards.module_path(task, reward)           # an unknown version raises, naming the valid ones
+    digest = hashlib.sha256()
+    for rel in codedeps.closure([f"envs/rewards/{task}/{reward}.py"]):
+        if rel.startswith(f"envs/rewards/{task}/"):
+            digest.update(rel.encode() + b"\0" + (codedeps.ROOT / rel).read_bytes())
+    return digest.hexdigest()
 
 
 # Env settings that change what the policy sees: a checkpoint must match them exactly.
@@ -183,8 +167,7 @@ def policy_env(algo: str, env_params: dict, found: list[tuple[Path, dict]]) -> d
 def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) -> None:
     """Refuse a checkpoint made for another task, reward version or reward code (devlog 001's
     silent v11-for-v19 mix-up), or one whose observations differ from the env we build."""
-    import envs
-    fingerprint = envs.rewards.fingerprint(task, reward)
+    fingerprint = reward_fingerprint(task, reward)
     problems = []
     if meta["task"] != task:
         problems.append(f"task is {meta['task']!r}, asked for {task!r}")
@@ -203,9 +186,27 @@ def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) ->
         raise StageError(f"refusing checkpoint {path}: " + "; ".join(problems))
 
 
+IMPORTS_LOG = "PIPELINE_IMPORTS_LOG"     # a folder: each stage writes the project modules it loaded there
+
+
+def log_imports() -> None:
+    """With $PIPELINE_IMPORTS_LOG set, record this stage's command line and every project module it
+    has loaded (pipeline/smoke.py checks them against the stage's declared code deps)."""
+    folder = os.environ.get(IMPORTS_LOG)
+    if not folder:
+        return
+    root = Path(__file__).resolve().parent.parent
+    files = sorted({str(Path(m.__file__).resolve().relative_to(root)) for m in list(sys.modules.values())
+                    if getattr(m, "__file__", None) and Path(m.__file__).resolve().is_relative_to(root)
+                    and Path(m.__file__).resolve().relative_to(root).parts[0] in ("pipeline", "envs", "algos")})
+    write_json(Path(folder) / f"{os.getpid()}.json", {"argv": sys.argv, "modules": files})
+
+
 def run_main(main) -> None:
     """Run a stage's main(), turning StageError/ParamsError and the env's FloatingPointError (NaN or
     inf in observations, rewards or the simulation, with the env and step) into one line."""
+    import atexit
+    atexit.register(log_imports)
     try:
         sys.exit(main())
     except (StageError, cfg.ParamsError, FloatingPointError) as e:

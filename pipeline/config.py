@@ -12,128 +12,29 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+import algos
+from algos.base import Field, count as _pos_int
+
 PARAMS_FILE = Path(__file__).resolve().parent.parent / "params.yaml"
 
-# Values end up on shell command lines (the DAG tools pass every parameter as an argument), so
-# strings are restricted to characters that need no quoting.
-SAFE_STR = re.compile(r"^[A-Za-z0-9_.,:+\-]+$")
-
 BACKENDS = ("mujoco", "genesis")   # = envs.tasks.base.BACKENDS (tests/test_params.py), without importing envs
-ALGOS = ("ppo", "sac", "her", "drqv2")   # each has a block of the same name below
-GOAL_TASKS = ("pick_place",)    # tasks with a goal-conditioned obs_mode, which HER needs
+ALGOS = tuple(algos.ALGOS)
 
 
 class ParamsError(ValueError):
     """Raised with every problem found, one per line."""
 
 
-@dataclass(frozen=True)
-class Field:
-    type: str                   # "int" | "float" | "bool" | "str" | "float|auto"
-    choices: tuple = ()         # valid values of a "str" field (empty: any safe token)
-    min: float | None = None    # inclusive lower bound for numbers
-    max: float | None = None    # inclusive upper bound for numbers
-    optional: bool = False      # may be left out (drqv2's overrides of its preset)
-    # A "str" field whose values match this regex instead of SAFE_STR; such values can hold shell
-    # characters like parentheses, so they go on command lines in single quotes (see `quoted`).
-    pattern: str | None = None
-    hint: str = ""              # what a valid value of a patterned field looks like
-
-    @property
-    def quoted(self) -> bool:
-        return self.pattern is not None
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(map(str, self.choices))
-        if self.pattern:
-            return self.hint
-        kind = {"int": "an integer", "float": "a number (write 3.0e-4, not 3e-4)", "bool": "true or false",
-                "str": "a word of letters, digits and _.,:+-", "float|auto": "a number or auto"}[self.type]
-        bounds = [f">= {self.min}"] if self.min is not None else []
-        bounds += [f"<= {self.max}"] if self.max is not None else []
-        return kind + (" " + " and ".join(bounds) if bounds else "")
-
-    def check(self, value) -> bool:
-        if self.type == "bool":
-            return isinstance(value, bool)
-        if self.type == "float|auto" and value == "auto":
-            return True
-        if self.type == "str":
-            if self.pattern:
-                return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
-            return isinstance(value, str) and bool(SAFE_STR.match(value)) and (
-                not self.choices or value in self.choices)
-        if isinstance(value, bool):             # bool is an int in Python; never a number here
-            return False
-        ok_types = (int,) if self.type == "int" else (int, float)
-        if not isinstance(value, ok_types):
-            return False
-        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
-
-    def parse(self, text: str):
-        """Inverse of format_value: a command-line string back to a typed value."""
-        if self.type == "bool":
-            if text.lower() not in ("true", "false"):
-                raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-            return text.lower() == "true"
-        if self.type == "int":
-            return int(text)
-        if self.type == "float" or (self.type == "float|auto" and text != "auto"):
-            return float(text)
-        return text
-
-
-def _pos_int(lo=1):
-    return Field("int", min=lo)
-
-
-def _sb3_common() -> dict:
-    return {"total_timesteps": _pos_int(), "num_envs": _pos_int(), "learning_rate": Field("float", min=0.0),
-            "batch_size": _pos_int(), "gamma": Field("float", min=0.0, max=1.0),
-            "net_width": _pos_int(), "net_depth": _pos_int()}
-
-
-def _off_policy() -> dict:
-    return {**_sb3_common(), "buffer_size": _pos_int(), "learning_starts": _pos_int(0),
-            "tau": Field("float", min=0.0, max=1.0), "train_freq": _pos_int(), "gradient_steps": _pos_int(),
-            "ent_coef": Field("float|auto", min=0.0)}
-
-
-_NUMBER = r"[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?"
-# DrQ-v2's exploration noise: a constant or linear(init,final,duration), as algos.drqv2.schedule reads it.
-SCHEDULE = rf"{_NUMBER}|linear\({_NUMBER},{_NUMBER},{_NUMBER}\)"
-
-
-def _drqv2() -> dict:
-    """DrQ-v2 (algos/drqv2.py): `preset` picks the base (cpu: DrQV2Config's defaults, gpu: the paper's
-    values) and every other hyperparameter is an optional override of it, as DrQV2Config.from_params
-    reads the block. total_timesteps and num_envs drive the training loop. The seed comes from
-    `seeds` and the torch threads from the stage's --threads, as for the SB3 algorithms."""
-    def opt(kind, **kw):
-        return Field(kind, optional=True, **kw)
-    return {"preset": Field("str", choices=("cpu", "gpu")), "total_timesteps": _pos_int(), "num_envs": _pos_int(),
-            "lr": opt("float", min=0.0), "batch_size": opt("int", min=1), "feature_dim": opt("int", min=1),
-            "hidden_dim": opt("int", min=1), "nstep": opt("int", min=1), "discount": opt("float", min=0.0, max=1.0),
-            "critic_target_tau": opt("float", min=0.0, max=1.0), "update_every_steps": opt("int", min=1),
-            "num_expl_steps": opt("int", min=0), "num_seed_steps": opt("int", min=0),
-            "stddev_schedule": opt("str", pattern=SCHEDULE,
-                                   hint="a constant like 0.2 or linear(init,final,duration), e.g. linear(1.0,0.1,100000)"),
-            "stddev_clip": opt("float", min=0.0), "aug_pad": opt("int", min=0), "frame_stack": opt("int", min=1),
-            "replay_memory_bytes": opt("int", min=1), "device": opt("str"),
-            "encoder_bf16": opt("str", choices=("auto", "on", "off"))}
-
-
 # Blocks: top-level keys holding a mapping of fields. Every field is required (params.yaml is the
-# complete record of an experiment, so there are no hidden defaults to drift), except drqv2's
-# overrides of its named preset.
+# complete record of an experiment, so there are no hidden defaults to drift), except a preset's
+# optional overrides (drqv2). Each algorithm's block is the PARAMS of its module (algos/).
 BLOCKS: dict[str, dict[str, Field]] = {
     "env": {
         "max_episode_steps": _pos_int(), "action_scale": Field("float", min=0.0), "control_hz": Field("float", min=1.0),
@@ -143,22 +44,37 @@ BLOCKS: dict[str, dict[str, Field]] = {
         "image_size": _pos_int(), "frame_stack": _pos_int(), "goal_tolerance": Field("float", min=0.0),
     },
     "sanity": {"episodes": _pos_int(), "seed": _pos_int(0)},
-    "ppo": {**_sb3_common(), "n_steps": _pos_int(), "n_epochs": _pos_int(), "gae_lambda": Field("float", min=0.0, max=1.0),
-            "clip_range": Field("float", min=0.0), "ent_coef": Field("float", min=0.0),
-            "vf_coef": Field("float", min=0.0), "max_grad_norm": Field("float", min=0.0),
-            "log_std_init": Field("float"), "activation": Field("str", choices=("tanh", "relu", "elu")),
-            "target_kl": Field("float", min=0.0), "reward_scale": Field("float", min=0.0)},
-    "sac": _off_policy(),
-    "her": {**_off_policy(), "n_sampled_goal": _pos_int(),
-            "goal_selection_strategy": Field("str", choices=("future", "final", "episode"))},
     "evaluation": {"episodes": _pos_int(), "deterministic": Field("bool"), "seed": _pos_int(0)},
     "render": {"fps": _pos_int(), "width": _pos_int(16), "height": _pos_int(16), "cameras": Field("str"),
                "seed": _pos_int(0)},
-    "drqv2": _drqv2(),
     # How the train stage runs, not what it learns: a run chunked or not ends with the same weights.
     "train": {"chunk_steps": _pos_int(0), "chunk_retries": _pos_int(0)},
     "report": {"consistency_tolerance": Field("float", min=0.0), "success_threshold": Field("float", min=0.0, max=1.0)},
 }
+
+
+class Blocks(Mapping):
+    """The params blocks: the fixed ones above and one per algorithm, whose fields are the PARAMS
+    of its module, imported only when asked for (a stage imports only its own algorithm)."""
+
+    def __init__(self, fixed: dict):
+        self.fixed = fixed
+
+    def __getitem__(self, name):
+        if name in self.fixed:
+            return self.fixed[name]
+        if name in ALGOS:
+            return algos.get(name).PARAMS
+        raise KeyError(name)
+
+    def __iter__(self):
+        return iter([*self.fixed, *ALGOS])
+
+    def __len__(self):
+        return len(self.fixed) + len(ALGOS)
+
+
+BLOCKS = Blocks(BLOCKS)
 SCALARS: dict[str, Field] = {
     "task": Field("str"), "reward": Field("str"), "backend": Field("str", choices=BACKENDS),
     "checkpoint_every": _pos_int(),
@@ -218,36 +134,33 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _rewards_module():
-    """envs/rewards/__init__.py loaded on its own: listing tasks and reward versions then costs
-    milliseconds instead of the seconds `import envs` takes (physics, torch), which keeps a no-op
-    `snakemake` run fast. It lists what is on disk, exactly as envs.rewards.available does."""
-    import importlib.util
-    path = PARAMS_FILE.parent / "envs" / "rewards" / "__init__.py"
-    spec = importlib.util.spec_from_file_location("_pipeline_envs_rewards", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def goal_algos(names) -> list[str]:
+    """The algorithms among names that learn from goals (HER): they need a goal-conditioned task
+    and a reward version with a goal_reward."""
+    return [a for a in names if a in ALGOS and getattr(algos.get(a), "NEEDS_GOALS", False)]
 
 
-def task_reward_problems(task, reward, algos=(), full=False) -> list[str]:
-    """Task and reward checked against what envs/ provides, not a copy of its lists. With full=True
-    (the stages) envs is imported and HER's need for a goal reward is checked too."""
-    if full:
-        import envs
-        tasks, rewards = sorted(envs.TASKS), envs.rewards
-    else:
-        rewards = _rewards_module()
-        tasks = rewards.tasks()
+def task_reward_problems(task, reward, algo_names=()) -> list[str]:
+    """Task and reward checked against what envs/ provides, not a copy of its lists; for an
+    algorithm that learns from goals, the task and reward are imported to see that they can."""
+    from envs import rewards
+    tasks = rewards.tasks()
     if task not in tasks:
         return [f"task: unknown task {task!r}; valid: {', '.join(tasks)}"]
     versions = rewards.available(task)
     if reward not in versions:
         return [f"reward: unknown reward version {reward!r} for task {task}; valid: {', '.join(versions)}"]
-    if full and "her" in algos and not hasattr(rewards.get(task, reward), "goal_reward"):
-        usable = [v for v in versions if hasattr(rewards.get(task, v), "goal_reward")]
-        return [f"reward: her relabels goals, which reward {reward!r} cannot score; valid for her: {', '.join(usable)}"]
-    return []
+    problems = []
+    for a in goal_algos(algo_names):
+        from envs.tasks import get_task
+        if not get_task(task).goal_conditioned:
+            usable = [t for t in tasks if get_task(t).goal_conditioned]
+            problems.append(f"algos: {a} needs a goal-conditioned task; valid tasks for {a}: {', '.join(usable)}")
+        elif not hasattr(rewards.get(task, reward), "goal_reward"):
+            usable = [v for v in versions if hasattr(rewards.get(task, v), "goal_reward")]
+            problems.append(f"reward: {a} relabels goals, which reward {reward!r} cannot score; "
+                            f"valid for {a}: {', '.join(usable)}")
+    return problems
 
 
 def validate(params: dict, check_envs: bool = True) -> dict:
@@ -273,8 +186,6 @@ def validate(params: dict, check_envs: bool = True) -> dict:
                 problems.append(f"{a}: missing block for algorithm {a} listed in algos")
         if len(set(map(str, algos))) != len(algos):
             problems.append(f"algos: duplicates in {algos}")
-        if "her" in algos and params.get("task") not in GOAL_TASKS:
-            problems.append(f"algos: her needs a goal-conditioned task; valid tasks for her: {', '.join(GOAL_TASKS)}")
     seeds = params.get("seeds")
     if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
@@ -301,9 +212,7 @@ def validate(params: dict, check_envs: bool = True) -> dict:
                 problems.append(f"{block}.{name}: got {values[name]!r}; expected {f.describe()}")
 
     if check_envs and not any(p.startswith(("task:", "reward:")) for p in problems):
-        # The full check imports envs (seconds); only HER needs it, to see the reward's goal function.
-        algos = params.get("algos") or ()
-        problems += task_reward_problems(params.get("task"), params.get("reward"), algos, full="her" in algos)
+        problems += task_reward_problems(params.get("task"), params.get("reward"), params.get("algos") or ())
     if problems:
         raise ParamsError("invalid params:\n  " + "\n  ".join(problems))
     return params
@@ -315,6 +224,7 @@ def main(argv=None) -> int:
     ap.add_argument("--merge", action="append", default=[], metavar="YAML",
                     help="override file(s) merged on top, as snakemake --configfile does")
     ap.add_argument("--print", action="store_true", help="print the merged params as YAML")
+    ap.add_argument("--out", help="write {\"ok\": true} here when valid (dvc.yaml's first stage)")
     args = ap.parse_args(argv)
     try:
         params = load(args.params)
@@ -330,6 +240,10 @@ def main(argv=None) -> int:
         sys.stdout.write(yaml.safe_dump(params, sort_keys=False, default_flow_style=None))
     else:
         print(f"{args.params}: ok", file=sys.stderr)
+    if args.out:
+        # Always the same bytes: the stages after it rerun for their own params, not for this file.
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text('{"ok": true}\n')
     return 0
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import common
+from pipeline import checkpoints, common
 from pipeline import config as cfg
 
 
@@ -49,18 +49,18 @@ def run_episode(policy, env, seed: int) -> dict:
     while True:
         obs, _, terminated, truncated, info = env.step(policy.act(obs))
         if terminated or truncated:
-            return info["episode"]
+            return info["episode_stats"]
 
 
 def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
     import algos
-    import envs
+    from envs.single import make_env
 
-    found = common.checkpoints(run_dir)
+    found = checkpoints.intact(run_dir)
     settings = common.policy_env(args.algo, env_params, found)
     for path, meta in found:        # refuse before spending time on any of them
         common.check_checkpoint(meta, path, args.task, args.reward, {k: settings[k] for k in common.OBS_KEYS})
-    env = envs.make_env(args.task, args.reward, **settings)
+    env = make_env(args.task, args.reward, **settings)
     rows = []
     for path, meta in found:
         policy = algos.load_policy(args.algo, path, ev["deterministic"], meta["global_step"])
@@ -75,8 +75,8 @@ def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
 
 
 def task_metrics(task: str) -> list[str]:
-    import envs
-    return list(envs.TASKS[task].episode_metrics)
+    import envs.tasks
+    return list(envs.tasks.get_task(task).episode_metrics)
 
 
 def training_side(run_dirs, window: int, names: list[str]) -> dict:
@@ -101,7 +101,7 @@ def training_chunks(run_dir, names: list[str]) -> list[dict]:
     """Training episodes of one run summarised per chunk between consecutive checkpoints (with
     train.chunk_steps = checkpoint_every, the chunks the run was trained in): devlog 002's table."""
     log = pd.read_parquet(f"{run_dir}/train_log.parquet")
-    edges = sorted({0, *(int(meta["global_step"]) for _, meta in common.checkpoints(run_dir, quiet=True))})
+    edges = sorted({0, *(int(meta["global_step"]) for _, meta in checkpoints.intact(run_dir, quiet=True))})
     rows = []
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]), start=1):
         part = log[(log.global_step > lo) & (log.global_step <= hi)]
@@ -139,7 +139,7 @@ def curve(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 def main(argv=None) -> int:
     args = parse_args(argv)
     common.set_threads(args.threads)
-    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo], full=True)
+    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo])
     if problems:
         raise cfg.ParamsError("; ".join(problems))
     env_params, ev = common.env_block(args), common.block(args, "evaluation")
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     names = task_metrics(args.task)
     curve(df, names).to_csv(args.curve, sep="\t", index=False, float_format="%.6g")
 
-    metas = {meta["seed"]: meta for d in args.runs for _, meta in common.checkpoints(d)[-1:]}
+    metas = {meta["seed"]: meta for d in args.runs for _, meta in checkpoints.intact(d)[-1:]}
     runs = {d: common.read_json(f"{d}/run.json") for d in args.runs}
     first = next(iter(metas.values()))
     metrics = {**headline(df, names), "train": training_side(args.runs, ev["episodes"], names),

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from pipeline import common
+from pipeline import checkpoints, common
 from pipeline import config as cfg
 
 SHEET_MAX = 8
@@ -111,25 +111,26 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     common.set_threads(args.threads)
     import algos
-    import envs
+    from envs.single import make_env
+    from envs.tasks import get_task
 
-    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo], full=True)
+    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo])
     if problems:
         raise cfg.ParamsError("; ".join(problems))
     env_params, r = common.env_block(args), common.block(args, "render")
-    cameras, valid = r["cameras"].split(","), envs.TASKS[args.task].cameras
+    cameras, valid = r["cameras"].split(","), get_task(args.task).cameras
     if not set(cameras) <= set(valid):
         raise cfg.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras of task {args.task}: "
                               f"{', '.join(valid)} (comma-separated)")
-    runs = {common.checkpoints(d)[0][1]["seed"]: d for d in args.runs}
-    found = common.checkpoints(runs[min(runs)])       # the lowest seed's run
+    runs = {checkpoints.intact(d)[0][1]["seed"]: d for d in args.runs}
+    found = checkpoints.intact(runs[min(runs)])       # the lowest seed's run
     settings = common.policy_env(args.algo, env_params, found)
     for path, meta in found:
         common.check_checkpoint(meta, path, args.task, args.reward, {k: settings[k] for k in common.OBS_KEYS})
     started = time.time()
     for path in (args.video, args.sheet, args.still, args.info):
         Path(path).parent.mkdir(parents=True, exist_ok=True)     # DVC, unlike Snakemake, does not
-    env = envs.make_env(args.task, args.reward, render_size=(r["height"], r["width"]), **settings)
+    env = make_env(args.task, args.reward, render_size=(r["height"], r["width"]), **settings)
 
     # The final policy, one episode, every frame.
     path, meta = found[-1]

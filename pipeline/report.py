@@ -32,19 +32,17 @@ import pandas as pd  # noqa: E402
 from pipeline import common  # noqa: E402
 from pipeline import config as cfg  # noqa: E402
 
-# How the tasks' episode metrics (envs Task.episode_metrics, listed in metrics.json) are shown.
-LABELS = {"max_cube_z": ("Max Cube Z", "{:.3f}"), "grasp_steps": ("Mean Grasp Steps", "{:.1f}"),
-          "mean_forward_vel": ("Forward Velocity (m/s)", "{:.3f}"), "distance_x": ("Distance (m)", "{:.2f}"),
-          "mean_base_height": ("Base Height (m)", "{:.3f}")}
+def label_of(task: str, name: str) -> tuple[str, str]:
+    """(title, format) of a task's episode metric (listed in metrics.json), as the task declares it
+    (envs Task.episode_metrics)."""
+    import envs.tasks
+    metric = envs.tasks.get_task(task).episode_metrics.get(name)
+    return (metric.label, metric.fmt) if metric else (name, "{:.3g}")
 
 
-def label_of(name: str) -> tuple[str, str]:
-    return LABELS.get(name, (name, "{:.3g}"))
-
-
-def compare_keys(names: list[str]) -> list[tuple[str, str, str]]:
+def compare_keys(task: str, names: list[str]) -> list[tuple[str, str, str]]:
     return ([("Mean Reward", "mean_return", "{:.2f}"), ("Success Rate", "success_rate", "{:.1%}")]
-            + [(*label_of(k)[:1], k, label_of(k)[1]) for k in names]
+            + [(*label_of(task, k)[:1], k, label_of(task, k)[1]) for k in names]
             + [("Terminated", "terminated_rate", "{:.0%}"), ("Final step", "final_step", "{:d}")])
 
 
@@ -63,14 +61,15 @@ def parse_args(argv=None):
 
 def evaluation_block(m: dict) -> str:
     """The devlogs' evaluation block, number for number."""
+    task = m["provenance"]["task"]
     return "\n".join([
         "```",
         f"Checkpoint: step {m['final_step']} (seeds {', '.join(map(str, m['provenance']['seeds']))})",
         f"Episodes: {m['episodes']}",
         f"Mean Reward: {m['mean_return']:.2f} +/- {m['std_return']:.2f}",
         f"Success Rate: {m['success_rate']:.1%}",
-        *(f"{label_of(k)[0]}: {label_of(k)[1].format(m[k])} +/- {label_of(k)[1].format(m['std_' + k])}"
-          for k in m["task_metrics"]),
+        *(f"{label_of(task, k)[0]}: {label_of(task, k)[1].format(m[k])} +/- "
+          f"{label_of(task, k)[1].format(m['std_' + k])}" for k in m["task_metrics"]),
         f"Terminated: {m['terminated_rate']:.0%}",
         "```"])
 
@@ -108,23 +107,23 @@ def _improvement(value: float, first: float, is_first: bool) -> str:
     return "n/a" if abs(first) < 1e-9 else f"{(value - first) / abs(first):+.0%}"
 
 
-def checkpoint_table(df: pd.DataFrame, names: list[str]) -> str:
+def checkpoint_table(df: pd.DataFrame, task: str, names: list[str]) -> str:
     g = df.groupby("step")
     t = pd.DataFrame({"avg": g["return"].mean(), "max": g["return"].max(), "success": g.success_once.mean(),
                       **{k: g[k].mean() for k in names}}).reset_index()
-    lines = ["| Step | Avg Reward | Max Reward | Success | " + " | ".join(label_of(k)[0] for k in names)
+    lines = ["| Step | Avg Reward | Max Reward | Success | " + " | ".join(label_of(task, k)[0] for k in names)
              + " | Improvement |", "|---:|---:|---:|---:|" + "---:|" * len(names) + "---:|"]
     for i, r in t.iterrows():
         lines.append(f"| {int(r.step)} | {r.avg:.2f} | {r['max']:.2f} | {r.success:.0%} | "
-                     + "".join(f"{label_of(k)[1].format(r[k])} | " for k in names)
+                     + "".join(f"{label_of(task, k)[1].format(r[k])} | " for k in names)
                      + f"{_improvement(r.avg, t.avg.iloc[0], i == 0)} |")
     return "\n".join(lines)
 
 
-def chunk_table(chunks: list[dict], names: list[str]) -> str:
+def chunk_table(chunks: list[dict], task: str, names: list[str]) -> str:
     """Training episodes per chunk (between checkpoints), in devlog 002's columns plus the task's metrics."""
     lines = ["| Chunk | Env steps | Episodes | Avg Reward | Max Reward | Improvement | Success | Terminated | "
-             + " | ".join(label_of(k)[0] for k in names) + " |",
+             + " | ".join(label_of(task, k)[0] for k in names) + " |",
              "|---:|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(names)]
     done = [c for c in chunks if c["episodes"]]
     first = done[0]["mean_return"] if done else 0.0
@@ -135,7 +134,7 @@ def chunk_table(chunks: list[dict], names: list[str]) -> str:
             continue
         lines.append(head + f"{c['mean_return']:.2f} | {c['max_return']:.2f} | "
                      f"{_improvement(c['mean_return'], first, c is done[0])} | {c['success_rate']:.0%} | "
-                     f"{c['terminated_rate']:.0%} | " + "".join(f"{label_of(k)[1].format(c[k])} | " for k in names))
+                     f"{c['terminated_rate']:.0%} | " + "".join(f"{label_of(task, k)[1].format(c[k])} | " for k in names))
     return "\n".join(lines)
 
 
@@ -225,12 +224,13 @@ def main(argv=None) -> int:
     # --- summary -----------------------------------------------------------------------------
     names = first_metrics["task_metrics"]
     md += ["## Summary", "", "| Algorithm | Steps | Mean Reward | Success Rate | "
-           + " | ".join(label_of(k)[0] for k in names) + " | Solved |", "|---|---:|---:|---:|" + "---:|" * len(names) + "---|"]
+           + " | ".join(label_of(args.task, k)[0] for k in names) + " | Solved |", "|---|---:|---:|---:|" + "---:|" * len(names) + "---|"]
     for algo, m in metrics.items():
         solved = "yes" if m["success_rate"] >= opts["success_threshold"] else "no"
         md.append(f"| {algo} | {m['final_step']} | {m['mean_return']:.2f} +/- {m['std_return']:.2f} | "
                   f"{m['success_rate']:.1%} | "
-                  + "".join(f"{label_of(k)[1].format(m[k])} +/- {label_of(k)[1].format(m['std_' + k])} | " for k in names)
+                  + "".join(f"{label_of(args.task, k)[1].format(m[k])} +/- {label_of(args.task, k)[1].format(m['std_' + k])} | "
+                            for k in names)
                   + f"{solved} |")
     md.append("")
 
@@ -255,10 +255,10 @@ def main(argv=None) -> int:
     md += ["## Evaluation", ""]
     for algo, m in metrics.items():
         md += [f"### {algo}", "", evaluation_block(m), "", consistency(m, opts["consistency_tolerance"]), "",
-               "Per checkpoint (all seeds and evaluation episodes):", "", checkpoint_table(frames[algo], names), ""]
+               "Per checkpoint (all seeds and evaluation episodes):", "", checkpoint_table(frames[algo], args.task, names), ""]
         for seed, chunks in sorted(m.get("train_chunks", {}).items()):
             md += [f"Training episodes per chunk between checkpoints (seed {seed}, stochastic actions):", "",
-                   chunk_table(chunks, names), ""]
+                   chunk_table(chunks, args.task, names), ""]
 
     learning_curves(frames, figs / "learning_curve.png")
     md += ["## Learning curves", "", f"![learning curves]({os.path.relpath(figs / 'learning_curve.png', here)})", ""]
@@ -276,7 +276,7 @@ def main(argv=None) -> int:
                 continue
             row_of = {v: (metrics[algo] if v == args.reward else others[v][algo]) for v in present}
             md += [f"**{algo}**", "", "| Metric | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
-            for title, key, fmt in compare_keys(names):
+            for title, key, fmt in compare_keys(args.task, names):
                 md.append(f"| {title} | " + " | ".join(fmt.format(row_of[v][key]) for v in present) + " |")
             md.append("")
 

@@ -24,13 +24,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     common.set_threads(1)
 
-    import envs
-    if args.task not in envs.TASKS:
-        raise cfg.ParamsError(f"task: unknown task {args.task!r}; valid: {', '.join(sorted(envs.TASKS))}")
+    from envs.sanity import run_sanity
+    from envs.tasks import TASKS
+    if args.task not in TASKS:
+        raise cfg.ParamsError(f"task: unknown task {args.task!r}; valid: {', '.join(sorted(TASKS))}")
     if args.backend not in cfg.BACKENDS:
         raise cfg.ParamsError(f"backend: unknown backend {args.backend!r}; valid: {', '.join(cfg.BACKENDS)}")
     s = common.block(args, "sanity")
-    result = envs.run_sanity(args.task, backend=args.backend, episodes=s["episodes"], seed=s["seed"])
+    result = run_sanity(args.task, backend=args.backend, episodes=s["episodes"], seed=s["seed"])
     if not result["ok"]:
         print(json.dumps(result, indent=2, default=str))
         for problem in result["problems"]:

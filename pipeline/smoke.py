@@ -14,6 +14,7 @@ rerun does nothing, `dvc exp run -S`, `dvc exp show`, `dvc metrics diff` and `dv
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.common import IMPORTS_LOG
 from pipeline.stages import ROOT
 
 BIN = Path(sys.executable).parent
@@ -29,9 +31,10 @@ SMOKE = "config/smoke.yaml"
 EXP_SHOW_DROP = r"^(envs|pipeline|algos)/|^data/(runs|sanity|videos)/|^data/.*\.(parquet|json|tsv)$|^(her|drqv2|sanity|render|report)\.|Created"
 
 
-def sh(cmd: list[str], cwd: Path, quiet: bool = False) -> str:
+def sh(cmd: list[str], cwd: Path, quiet: bool = False, env: dict | None = None) -> str:
     print("+", " ".join(cmd), flush=True)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1",
+           **(env or {})}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -81,13 +84,31 @@ def check_report(ws: Path, configfiles=()) -> None:
     print(f"smoke: {report.relative_to(ws)} ok ({len(text)} bytes)")
 
 
+def check_imports(folder: Path) -> None:
+    """Every stage that ran loaded only project modules among its declared code deps."""
+    from pipeline.stages import STAGES, code_files
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    for rec in records:
+        argv = rec["argv"]
+        stage = next(s for s in STAGES.values() if s.module == Path(argv[0]).stem)
+        ident = {k: argv[argv.index(f"--{k}") + 1] for k in ("task", "reward", "backend", "algo") if f"--{k}" in argv}
+        undeclared = sorted(set(rec["modules"]) - set(code_files(stage, ident)))
+        if undeclared:
+            raise SystemExit(f"smoke: stage {stage.name} {ident} imported {undeclared}, which its code deps lack")
+    if not {Path(r["argv"][0]).stem for r in records} >= {s.module for s in STAGES.values()}:
+        raise SystemExit(f"smoke: import records from only {sorted({Path(r['argv'][0]).stem for r in records})}")
+    print(f"smoke: {len(records)} stage runs imported only their declared code")
+
+
 def smoke_snakemake(ws: Path, cores: int, backend: str | None = None, experiment: str | None = None) -> dict:
     configfiles = [experiment, SMOKE] if experiment else [SMOKE]
     config = ["--configfile", *configfiles] + (["--config", f"backend={backend}"] if backend else [])
     t = time.time()
-    sh(["snakemake", "--cores", str(cores), *config], ws, quiet=True)
+    imports = ws / "imports"
+    sh(["snakemake", "--cores", str(cores), *config], ws, quiet=True, env={IMPORTS_LOG: str(imports)})
     full = time.time() - t
     check_report(ws, configfiles)
+    check_imports(imports)
     if backend and f"{backend} vs mujoco" not in next((ws / "reports").glob("*.md")).read_text():
         raise SystemExit(f"smoke: the report lacks the {backend} vs mujoco parity table")
     t = time.time()
@@ -124,7 +145,7 @@ def smoke_dvc(ws: Path) -> dict:
     sh(git + ["commit", "-q", "-m", "smoke results"], ws, quiet=True)
     out = sh(["dvc", "exp", "run", "-S", "evaluation.episodes=3"], ws, quiet=True)
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
-    if ran != ["evaluate-ppo", "evaluate-sac", "report"]:
+    if ran != ["evaluate-ppo", "evaluate-sac", "params", "report"]:
         raise SystemExit(f"smoke: dvc exp run -S evaluation.episodes=3 ran {ran}")
     # Params and headline metrics only: code and data hashes make the table unreadable.
     sh(["dvc", "exp", "show", "--no-pager", "--md", "--drop", EXP_SHOW_DROP], ws)

@@ -11,10 +11,11 @@ params block, so both tools see every change and a stage can be rerun by hand fr
 """
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass, field as dc_field
 
+import algos
+from pipeline import codedeps
 from pipeline import config as cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +44,8 @@ class Stage:
     each: tuple[str, ...]               # fan-out: () | ("algo",) | ("algo", "seed")
     args: str                           # identity and file arguments; {input.x}/{output.x}/{task}...
     params: tuple[str, ...]             # params.yaml keys passed as flags: a block name or a scalar
-    code: tuple[str, ...]               # source files the stage runs (templates)
+    code: tuple[str, ...]               # the stage's entry module
+    plugs: tuple[str, ...]              # registry-named code it runs (PLUGS); "algo" follows from `each`
     inputs: dict[str, Input] = dc_field(default_factory=dict)
     outputs: dict[str, Output] = dc_field(default_factory=dict)
     threads: int = 1
@@ -55,61 +57,77 @@ class Stage:
 
 
 # --- code dependencies -------------------------------------------------------------------------
-# Precise, so that editing one reward version reruns only its runs: each stage lists the env code
-# shared by all tasks, its task's module, and (train/evaluate/render) its reward version's module.
+# Code deps follow imports (pipeline/codedeps.py): a stage depends on its entry module, the code
+# it names by registry (PLUGS) and everything those import. The plugs are written as templates, so
+# that dvc.yaml keeps `${task}`/`${reward}`/`${backend}` and `dvc exp run -S reward=v11` needs no
+# regeneration; a plug may therefore import only shared code, never another task, reward version
+# or backend (code_files raises, naming the import).
 
-def code_files(stage: Stage, fmt) -> list[str]:
-    """A stage's code deps; stages that run a task also depend on the shared env code, and stages
-    that run an algorithm on the modules that implement it (ALGO_CODE)."""
-    own = []
-    for c in stage.code:
-        own += list(ALGO_CODE[fmt("{algo}")]) if c == ALGO else [fmt(c)]
-    runs_env = any(c.startswith("envs/") for c in stage.code)
-    return sorted(set(own + (env_core_files() if runs_env else [])))
-
-
-def _rel(path: str) -> str:
-    return os.path.relpath(path, ROOT)
-
-
-def env_core_files() -> list[str]:
-    """envs/ files every task uses: all of envs/ except task modules and reward version modules."""
-    files = []
-    for path in sorted(glob.glob(os.path.join(ROOT, "envs", "**", "*"), recursive=True)):
-        rel = _rel(path)
-        if os.path.isdir(path) or "__pycache__" in rel or rel.endswith((".pyc", ".md")):
-            continue
-        parts = rel.split(os.sep)
-        if parts[:2] == ["envs", "tasks"] and parts[-1] not in ("__init__.py", "base.py"):
-            continue    # a task module: added per task as envs/tasks/{task}.py
-        if parts[:2] == ["envs", "rewards"] and len(parts) == 4:
-            continue    # a task's rewards: added per task and per reward version (TASK_CODE, REWARD_CODE)
-        if parts[:2] == ["envs", "backends"] and parts[-1] not in ("__init__.py", "mujoco.py"):
-            continue    # a backend other than MuJoCo (which every task imports): BACKEND_CODE
-        files.append(rel)
-    return files
+PLUGS = {
+    "task": "envs/tasks/{task}.py",
+    "reward": "envs/rewards/{task}/{reward}.py",
+    "task_rewards": "envs/rewards/{task}/__init__.py",     # a task's shared reward terms
+    "backend": "envs/backends/{backend}.py",
+    # The task's own reward version for the sanity check (whatever the experiment's reward is).
+    "default_reward": "envs/rewards/{task}/{default_reward}.py",
+}
 
 
-TASK_CODE = ("envs/tasks/{task}.py", "envs/rewards/{task}/__init__.py", "envs/backends/{backend}.py")
-REWARD_CODE = ("envs/rewards/{task}/{reward}.py",)
-COMMON = ("pipeline/__init__.py", "pipeline/config.py", "pipeline/common.py")
-# The modules that implement each algorithm: a PPO run does not depend on DrQ-v2's code, nor a
-# DrQ-v2 run on the SB3 wrappers. algos/__init__.py (load_policy, env_settings) is shared by all.
-ALGO_CODE = {"ppo": ("algos/sb3.py",), "sac": ("algos/sb3.py",), "her": ("algos/sb3.py",),
-             "drqv2": ("algos/drqv2.py", "algos/replay.py")}
-assert set(ALGO_CODE) == set(cfg.ALGOS), "every algorithm in pipeline/config.py needs its code files here"
-ALGO = "{algo_code}"    # in Stage.code: stands for ALGO_CODE[algo]
+def default_reward(task: str) -> str:
+    from envs.tasks import get_task
+    return get_task(task).default_reward
 
-RUN = "data/runs/{task}_{reward}/{algo}/seed{seed}"
-EVAL = "data/eval/{task}_{reward}/{algo}"
-VIDEO = "data/videos/{task}_{reward}/{algo}"
+
+def code_files(stage: "Stage", ident: dict, template: dict | None = None) -> list[str]:
+    """A stage instance's code deps for identity values `ident` (task, reward, backend, algo).
+    With `template` (the identity as DVC placeholders), plug files are written as templates."""
+    ident = dict(ident)
+    if "default_reward" in stage.plugs:
+        ident["default_reward"] = default_reward(ident["task"])
+    entries = list(stage.code) + [PLUGS[k].format(**ident) for k in stage.plugs]
+    if "algo" in stage.each:
+        entries.append(str(codedeps.module_file(algos.ALGOS[ident["algo"]]).relative_to(codedeps.ROOT)))
+    files = codedeps.closure(entries)
+    if template is None:
+        return files
+    # The default reward stays concrete: it is the task's, not a params value.
+    concrete = {PLUGS[k].format(**ident): PLUGS[k].format(**{**ident, **template})
+                for k in (*stage.plugs, "task_rewards") if k != "default_reward"}
+    out = []
+    for f in files:
+        if f in concrete:
+            f = concrete[f]
+        elif f in entries:      # named by the stage itself (the task's default reward)
+            pass
+        elif f.startswith(("envs/tasks/", "envs/rewards/", "envs/backends/")) and _is_plug_file(f):
+            raise ValueError(f"{stage.name}: {f} is imported by the code of {ident}, but it belongs to "
+                             "another task, reward version or backend; move what is shared into "
+                             "envs/tasks/base.py, envs/rewards/<task>/__init__.py or envs/backends/__init__.py")
+        out.append(f)
+    return sorted(set(out))
+
+
+def _is_plug_file(path: str) -> bool:
+    parts = path.split("/")
+    if parts[1] == "tasks":
+        return parts[2] not in ("__init__.py", "base.py")
+    if parts[1] == "rewards":
+        return len(parts) == 4 and parts[3] != "__init__.py"
+    return parts[2] not in ("__init__.py", "mujoco.py")     # every backend builds on MuJoCo's model
+
+
+IDENTITY_TEMPLATE = {"task": "${task}", "reward": "${reward}", "backend": "${backend}"}
+
+RUN = "data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"
+EVAL = "data/eval/{task}_{reward}_{backend}/{algo}"
+VIDEO = "data/videos/{task}_{reward}_{backend}/{algo}"
 
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage(
         name="sanity", module="sanity", each=(),
         args="--task {task} --backend {backend} --out {output.result}",
         params=("sanity",),
-        code=COMMON + ("pipeline/sanity.py",) + TASK_CODE,
+        code=("pipeline/sanity.py",), plugs=("task", "backend"),
         outputs={"result": Output("data/sanity/{task}_{backend}.json")},
         resources={"mem_mb": 2000, "runtime": 10},
     ),
@@ -118,7 +136,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         args="--task {task} --reward {reward} --backend {backend} --algo {algo} --seed {seed} "
              "--sanity {input.sanity} --out {output.run} --threads {threads}",
         params=("env", "{algo}", "checkpoint_every", "train"),
-        code=COMMON + ("pipeline/train.py", "algos/__init__.py", ALGO) + TASK_CODE + REWARD_CODE,
+        code=("pipeline/train.py",), plugs=("task", "reward", "backend"),
         inputs={"sanity": Input("data/sanity/{task}_{backend}.json")},
         outputs={"run": Output(RUN, directory=True)},
         resources={"mem_mb": 6000, "runtime": 180},
@@ -128,7 +146,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         args="--task {task} --reward {reward} --backend {backend} --algo {algo} --runs {input.runs} --out {output.episodes} "
              "--metrics {output.metrics} --curve {output.curve} --provenance {output.provenance} --threads {threads}",
         params=("env", "evaluation"),
-        code=COMMON + ("pipeline/evaluate.py", "algos/__init__.py", ALGO) + TASK_CODE + REWARD_CODE,
+        code=("pipeline/evaluate.py",), plugs=("task", "reward", "backend"),
         inputs={"runs": Input(RUN, over="seed")},
         outputs={"episodes": Output(EVAL + ".parquet"),
                  "metrics": Output(EVAL + ".json", kind="metric"),
@@ -142,7 +160,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
              "--video {output.video} --sheet {output.sheet} --still {output.still} --info {output.info} "
              "--threads {threads}",
         params=("env", "render"),
-        code=COMMON + ("pipeline/render.py", "algos/__init__.py", ALGO) + TASK_CODE + REWARD_CODE,
+        code=("pipeline/render.py",), plugs=("task", "reward", "backend"),
         inputs={"runs": Input(RUN, over="seed")},
         outputs={"video": Output(VIDEO + ".mp4"), "sheet": Output(VIDEO + "_sheet.png"),
                  "still": Output(VIDEO + ".png"), "info": Output(VIDEO + "_render.json")},
@@ -155,7 +173,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
              "--sheets {input.sheets} --renders {input.renders} "
              "--out {output.report} --figures {output.figures}",
         params=("report",),
-        code=COMMON + ("pipeline/report.py",),
+        code=("pipeline/report.py",), plugs=("task",),
         inputs={"sanity": Input("data/sanity/{task}_{backend}.json"),
                 "episodes": Input(EVAL + ".parquet", over="algo"), "metrics": Input(EVAL + ".json", over="algo"),
                 "provenance": Input(EVAL + "_provenance.json", over="algo"),
@@ -229,8 +247,9 @@ def dvc_stage(stage: Stage, params: dict, algo=None, seed=None) -> dict:
         task="${task}", reward="${reward}", backend="${backend}", algo=algo, seed=seed, threads=stage.threads,
         input=_Attr({k: " ".join(v) for k, v in ins.items()}), output=_Attr(outs))
     cmd = f"python -m pipeline.{stage.module} {args} {dvc_flags(stage, params, algo)}".strip()
-    code = code_files(stage, lambda c: _dvc_path(c, algo, seed))
-    deps = code + [p for paths in ins.values() for p in paths]
+    ident = {"task": params["task"], "reward": params["reward"], "backend": params["backend"], "algo": algo}
+    code = code_files(stage, ident, IDENTITY_TEMPLATE)
+    deps = code + [p for paths in ins.values() for p in paths] + ([] if ins else [PARAMS_CHECK])
     # Identity params are recorded where they name a file the stage reads or writes or appear in cmd.
     used = " ".join([cmd] + deps + list(outs.values()))
     identity = [k for k in IDENTITY if "${" + k + "}" in used]
@@ -243,9 +262,22 @@ def dvc_stage(stage: Stage, params: dict, algo=None, seed=None) -> dict:
     return out
 
 
+# DVC runs stages in order and stops at the first that fails, so invalid params (an unknown reward
+# version) are refused by a first stage that every other follows. Its output never changes, so it
+# reruns nothing. Snakemake checks the same while it builds its DAG (Snakefile: cfg.validate and
+# the `code` input functions), before any job.
+PARAMS_CHECK = "data/params_ok.json"
+
+
+def dvc_params_check() -> dict:
+    code = codedeps.closure(["pipeline/config.py", "envs/rewards/__init__.py"])
+    return {"cmd": f"python -m pipeline.config params.yaml --out {PARAMS_CHECK}",
+            "deps": ["params.yaml"] + code, "outs": [PARAMS_CHECK]}
+
+
 def dvc_pipeline(params: dict) -> dict:
     """All DVC stages for the algos and seeds listed in params (the DAG's shape)."""
-    stages = {}
+    stages = {"params": dvc_params_check()}
     for stage in STAGES.values():
         algos = params["algos"] if "algo" in stage.each else [None]
         seeds = params["seeds"] if "seed" in stage.each else [None]
@@ -265,80 +297,37 @@ class _Attr(dict):
 
 def smk_wildcard_constraints() -> dict:
     # Tasks are an explicit alternation so that "pick_place_staged" splits into pick_place + staged.
-    tasks = cfg._rewards_module().tasks()
+    from envs import rewards
+    tasks = rewards.tasks()
     return {"task": "|".join(sorted(tasks, key=len, reverse=True)), "reward": "[A-Za-z0-9_-]+",
             "backend": "|".join(cfg.BACKENDS), "algo": "|".join(cfg.ALGOS), "seed": "[0-9]+"}
 
 
-def smk_outputs(name: str, directory) -> dict:
-    """Named outputs; `directory` is snakemake's marker, passed in so this module needs no snakemake."""
-    return {k: directory(o.path) if o.directory else o.path for k, o in STAGES[name].outputs.items()}
-
-
-def smk_inputs(name: str, config: dict):
-    """An input function: named data inputs plus the code files the stage runs."""
+def smk_code(name: str, config: dict):
+    """An input function: the code files a stage runs for a job's wildcards. A target naming an
+    unknown task or reward version stops the DAG here, before any job runs, naming the valid ones."""
     stage = STAGES[name]
 
-    def inputs(wc) -> dict:
-        w = dict(wc.items())
-        w.setdefault("backend", config["backend"])
-        out = {}
-        for key, inp in stage.inputs.items():
-            if inp.over == "seed":
-                out[key] = [inp.path.format(**{**w, "seed": s}) for s in config["seeds"]]
-            elif inp.over == "algo":
-                out[key] = [inp.path.format(**{**w, "algo": a}) for a in config["algos"]]
-            else:
-                out[key] = inp.path.format(**w)
-        out["code"] = code_files(stage, lambda c: c.format(**w))
-        return out
-    return inputs
+    def code(wc) -> list[str]:
+        w = {"backend": config["backend"], **dict(wc.items())}
+        problems = cfg.task_reward_problems(w["task"], w.get("reward", config["reward"]), config["algos"])
+        if problems:
+            raise ValueError("; ".join(problems))
+        return code_files(stage, w)
+    return code
 
 
-def smk_param_name(key: str) -> str:
-    return "hparams" if key == "{algo}" else key
+def smk_flags(key: str, config: dict):
+    """A params function: the `--key value` flags of one registry params entry; being a param,
+    a change of any of its values reruns the rule."""
+    return lambda wc: format_flags(expand_key(key, wc.get("algo"), config), config)
 
 
-def smk_params(name: str, config: dict) -> dict:
-    """One Snakemake param per params key, its value the `--key value` flags: a change reruns the rule."""
-    stage = STAGES[name]
-    out = {}
-    for key in stage.params:
-        out[smk_param_name(key)] = (lambda wc, key=key: format_flags(expand_key(key, wc.get("algo"), config), config))
-    # backend is in the command of train/evaluate/render and names the sanity file that train and
-    # report read, but is not in their outputs, so it is not a wildcard there: it comes from config
-    # and is recorded as a param.
-    if not _backend_is_wildcard(stage) and "{backend}" in " ".join([stage.args, *(i.path for i in stage.inputs.values())]):
-        out["backend"] = config["backend"]
-    return out
-
-
-def _backend_is_wildcard(stage: Stage) -> bool:
-    return any("{backend}" in o.path for o in stage.outputs.values())
-
-
-def smk_shell(name: str) -> str:
-    """The shell command: the same text as DVC's cmd once both tools fill in their values."""
-    stage = STAGES[name]
-    args = stage.args
-    for w in IDENTITY + DIMS:
-        args = args.replace("{" + w + "}", "{wildcards." + w + "}")
-    if not _backend_is_wildcard(stage):
-        args = args.replace("{wildcards.backend}", "{params.backend}")
-    flag_refs = " ".join("{params." + smk_param_name(k) + "}" for k in stage.params)
-    return f"python -m pipeline.{stage.module} {args} {flag_refs} > {{log}} 2>&1"
-
-
-def smk_log(name: str) -> str:
-    """logs/<stage>/<the wildcards of its outputs>.log (Snakemake requires the same wildcards)."""
-    stage = STAGES[name]
-    parts = ["{task}_{backend}" if _backend_is_wildcard(stage) else "{task}_{reward}"]
-    parts += ["{" + d + "}" for d in stage.each]
-    return f"logs/{name}/" + "_".join(parts) + ".log"
-
-
-def smk_benchmark(name: str) -> str:
-    return smk_log(name).replace("logs/", "benchmarks/out/").replace(".log", ".tsv")
+def smk_over(path: str, dim: str, config: dict):
+    """An input function: path for every algo or seed the experiment lists, or for its backend
+    (where the backend is not a wildcard)."""
+    values = {"algo": config["algos"], "seed": config["seeds"], "backend": [config["backend"]]}[dim]
+    return lambda wc: [path.format(**{"backend": config["backend"], **dict(wc.items()), dim: v}) for v in values]
 
 
 def default_target(config: dict) -> str:

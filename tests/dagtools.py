@@ -34,7 +34,7 @@ for a in sys.argv[1:]:
         current.append(a)
 h = hashlib.sha256(" ".join(f"{{k}}={{v}}" for k, v in sorted(values.items()) if k != "threads").encode())
 ident = {{k: values.get(k, [None])[0] for k in ("task", "reward", "backend", "algo", "seed")}}
-for f in code_files(stage, lambda c: c.format(**ident)):   # a code change changes the output, as for real
+for f in code_files(stage, {{k: v for k, v in ident.items() if v is not None}}):   # a code change changes the output, as for real
     h.update(open(f, "rb").read())
 for flag, kind, key in files:
     for p in values[flag] if kind == "input" else []:
@@ -164,16 +164,20 @@ def dvc_dag(ws: Path) -> dict:
     """{stage instance: {cmd, deps, outs, params, upstream}} from DVC's API."""
     from dvc.repo import Repo
 
+    from pipeline.stages import PARAMS_CHECK
+
     out = {}
     with Repo(str(ws)) as repo:
         graph = repo.index.graph
         for stage in repo.index.stages:
+            if stage.name == "params":      # DVC's own first stage; Snakemake checks while building its DAG
+                continue
             params = [k for p in stage.params for k in p.params]
-            deps = [d.def_path for d in stage.deps if d not in stage.params]
+            deps = [d.def_path for d in stage.deps if d not in stage.params and d.def_path != PARAMS_CHECK]
             out[stage.name] = {"cmd": re.sub(r" --threads \d+", "", stage.cmd),
                                # as a set: envs/backends/mujoco.py is listed twice with backend
                                # mujoco (core env code, and the backend's module); one dependency
                                "deps": sorted(set(deps)), "outs": sorted(o.def_path for o in stage.outs),
                                "params": sorted(params),
-                               "upstream": sorted(s.name for s in graph.successors(stage))}
+                               "upstream": sorted(s.name for s in graph.successors(stage) if s.name != "params")}
     return out

@@ -60,8 +60,8 @@ def final_weights(run: Path) -> dict:
     import zipfile
 
     import torch
-    from pipeline import common
-    path, _ = common.checkpoints(run)[-1]
+    from pipeline import checkpoints
+    path, _ = checkpoints.intact(run)[-1]
     if path.suffix == ".zip":
         with zipfile.ZipFile(path) as z:
             return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)

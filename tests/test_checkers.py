@@ -29,7 +29,7 @@ def test_gymnasium_make_with_kwargs():
     assert task.reward_version == "v11" and task.cfg.curriculum_stage == 2 and task.cfg.hold_steps == 4
     for _ in range(200):
         *_, terminated, truncated, info = env.step(env.action_space.sample())
-    assert truncated and info["episode"]["episode_len"] == 200
+    assert truncated and info["episode_stats"]["episode_len"] == 200
     goal_env = gymnasium.make("SO101PickPlaceGoal-v0", reward="sparse")
     assert set(goal_env.observation_space.spaces) == {"observation", "achieved_goal", "desired_goal"}
 

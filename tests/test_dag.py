@@ -46,8 +46,9 @@ def test_dags_agree(tmp_path):
     assert dvc["sanity"]["upstream"] == []
     assert dvc["train-ppo-seed0"]["upstream"] == ["sanity"]
     assert "envs/rewards/lift/v19.py" in dvc["train-ppo-seed0"]["deps"]
-    assert not any("rewards/lift/v" in p for p in dvc["sanity"]["deps"]), "sanity must not depend on a reward"
-    assert not any(p.startswith("envs/") for p in dvc["report"]["deps"] if not p.startswith("data/"))
+    assert not any("rewards/lift/v" in p for p in dvc["sanity"]["deps"]), "sanity runs no reward version"
+    assert not any("rewards/lift/v" in p for p in dvc["report"]["deps"]), "the report runs no reward"
+    assert "data/runs/lift_v19_mujoco/ppo/seed0" in dvc["train-ppo-seed0"]["outs"], "the backend names the run"
 
 
 def test_snakemake_granularity(tmp_path):
@@ -123,21 +124,49 @@ def test_snakemake_stops_on_bad_params(tmp_path, key, value, needle):
     assert d.ran(ws) == [], "nothing may run on invalid params"
 
 
-def test_dvc_stops_before_training_on_unknown_reward(tmp_path):
-    """DVC has no parse-time hook: the sanity stage may run, but no training starts, and the error
-    names the missing reward module."""
+def test_dvc_stops_before_any_stage_on_unknown_reward(tmp_path):
+    """DVC's first stage checks params: `dvc exp run -S reward=v99` stops before any other stage
+    runs, naming the valid versions, and loses nothing written before."""
     ws = d.make_workspace(tmp_path / "ws")
     d.git_init(ws)
-    d.set_param(ws, "reward", "v99")
-    proc = d.run([DVC, "repro"], ws, check=False)
+    d.run([DVC, "repro"], ws)
+    d.ran(ws)
+    before = (ws / "reports/lift_v19.md").read_text()
+    proc = d.run([DVC, "exp", "run", "-S", "reward=v99"], ws, check=False)
     assert proc.returncode != 0
-    assert "envs/rewards/lift/v99.py" in proc.stdout + proc.stderr
-    assert not any(n.startswith("train") for n in d.ran(ws))
+    assert "unknown reward version 'v99' for task lift; valid: v11, v19" in proc.stdout + proc.stderr
+    assert d.ran(ws) == [], "nothing may run on an unknown reward version"
+    assert (ws / "reports/lift_v19.md").read_text() == before
+
+
+@pytest.mark.parametrize("target,needle", [
+    ("reports/lift_v99.md", "unknown reward version 'v99' for task lift; valid: v11, v19"),
+    ("data/runs/lift_v99_mujoco/ppo/seed0", "unknown reward version 'v99' for task lift; valid: v11, v19"),
+    ("reports/stack_v19.md", "MissingRuleException"),
+])
+def test_snakemake_stops_on_an_unknown_target(tmp_path, target, needle):
+    """A target naming an unknown reward version stops while the DAG is built, naming the valid ones."""
+    ws = d.make_workspace(tmp_path / "ws")
+    proc = d.run(SNAKEMAKE + [target], ws, check=False)
+    assert proc.returncode != 0
+    assert needle in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert d.ran(ws) == [], "nothing may run for an unknown target"
+
+
+def test_walk_v2_depends_on_the_reward_code_it_imports(tmp_path):
+    """walk v2's runs depend on the walk rewards' shared terms, which v2 imports, and not on v1;
+    editing the shared terms reruns v2's runs (both tools list the same deps: test_dags_agree)."""
+    from pipeline.stages import STAGES, code_files
+    deps = code_files(STAGES["train"], {"task": "walk", "reward": "v2", "backend": "genesis", "algo": "ppo"})
+    assert {"envs/rewards/walk/v2.py", "envs/rewards/walk/__init__.py", "envs/tasks/walk.py",
+            "envs/backends/genesis.py"} <= set(deps)
+    assert "envs/rewards/walk/v1.py" not in deps
+    assert not any(p.startswith("envs/tasks/lift") for p in deps)
 
 
 def test_drqv2_in_both_dags(tmp_path):
     """With `algos: [ppo, drqv2]` both tools agree on every stage (DrQ-v2's quoted schedule flag
-    included); DrQ-v2's stages depend on algos/drqv2.py and algos/replay.py and an SB3 run's do not,
+    included); DrQ-v2's stages depend on algos/drqv2/ and an SB3 run's do not,
     so editing one algorithm's module reruns that algorithm's stages only."""
     ws = d.make_workspace(tmp_path / "ws")
     d.set_param(ws, "algos", "[ppo, drqv2]")
@@ -150,13 +179,15 @@ def test_drqv2_in_both_dags(tmp_path):
             assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
     assert "--drqv2.stddev_schedule 'linear(1.0,0.1,30000)'" in dvc["train-drqv2-seed0"]["cmd"]
     for stage in ("train-drqv2-seed0", "evaluate-drqv2", "render-drqv2"):
-        assert {"algos/drqv2.py", "algos/replay.py"} <= set(dvc[stage]["deps"]) and "algos/sb3.py" not in dvc[stage]["deps"]
+        assert {"algos/drqv2/agent.py", "algos/drqv2/replay.py"} <= set(dvc[stage]["deps"])
+        assert "algos/sb3.py" not in dvc[stage]["deps"]
     for stage in ("train-ppo-seed0", "evaluate-ppo", "render-ppo"):
-        assert "algos/sb3.py" in dvc[stage]["deps"] and "algos/drqv2.py" not in dvc[stage]["deps"]
+        assert {"algos/sb3.py", "algos/ppo.py"} <= set(dvc[stage]["deps"])
+        assert not any(p.startswith(("algos/drqv2", "algos/sac")) for p in dvc[stage]["deps"])
 
     d.run(SNAKEMAKE, ws)
     d.ran(ws)
-    for module, algo, train in (("drqv2", "drqv2", "train-drqv2-seed0"), ("sb3", "ppo", "train-ppo-seed0")):
+    for module, algo, train in (("drqv2/agent", "drqv2", "train-drqv2-seed0"), ("sb3", "ppo", "train-ppo-seed0")):
         path = ws / "algos" / f"{module}.py"
         path.write_text(path.read_text() + "\n# edited\n")
         d.run(SNAKEMAKE, ws)

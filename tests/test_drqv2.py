@@ -18,7 +18,7 @@ import torch
 
 from algos.drqv2 import (GPU_PRESET, DrQV2Agent, DrQV2Config, DrQV2Trainer, RandomShiftsAug, evaluate,
                          schedule)
-from algos.replay import ReplayBuffer, bytes_per_step
+from algos.drqv2.replay import ReplayBuffer, bytes_per_step
 from toy_pixel_env import ToyReachVecEnv
 
 torch.set_num_threads(1)

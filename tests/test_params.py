@@ -157,10 +157,11 @@ def test_drqv2_block_is_what_drqv2config_reads():
     from dataclasses import asdict, fields
 
     import algos
+    from algos import drqv2
     from algos.drqv2 import DrQV2Config
-    overrides = set(cfg.BLOCKS["drqv2"]) - {"preset", *algos.DRQV2_LOOP_KEYS}
+    overrides = set(cfg.BLOCKS["drqv2"]) - {"preset", *drqv2.LOOP_KEYS}
     assert overrides == {f.name for f in fields(DrQV2Config)} - {"seed", "torch_threads"}
     block = cfg.load()["drqv2"]
-    assert asdict(algos.drqv2_config(block)) == asdict(DrQV2Config(torch_threads=0))
+    assert asdict(drqv2.config(block)) == asdict(DrQV2Config(torch_threads=0))
     env = algos.env_settings("drqv2", cfg.load()["env"], block)
     assert env["obs_mode"] == "pixels" and env["frame_stack"] == 3

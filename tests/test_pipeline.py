@@ -11,7 +11,7 @@ import sys
 import pandas as pd
 import pytest
 
-from pipeline import common
+from pipeline import checkpoints, common
 from pipeline import config as cfg
 from pipeline.stages import STAGES, flags
 
@@ -20,12 +20,12 @@ from stagetools import PARAMS, checkpoint_steps, stage, train_args
 
 
 def test_checkpoints_carry_provenance(ppo_run):
-    found = common.checkpoints(ppo_run)
+    found = checkpoints.intact(ppo_run)
     assert [m["global_step"] for _, m in found] == checkpoint_steps("ppo", PPO_TOTAL) == [0, 256, 512]
     meta = found[-1][1]
     import envs
     assert meta["task"] == "lift" and meta["reward"] == "v19" and meta["algo"] == "ppo" and meta["seed"] == 0
-    assert meta["reward_fingerprint"] == envs.rewards.fingerprint("lift", "v19")
+    assert meta["reward_fingerprint"] == common.reward_fingerprint("lift", "v19")
     assert meta["hparams"]["total_timesteps"] == PPO_TOTAL and meta["env"]["max_episode_steps"] == 50
     assert {"torch", "stable-baselines3", "mujoco", "gymnasium"} <= set(meta["versions"])
     assert "git_commit" in meta
@@ -112,13 +112,13 @@ def drqv2_run(tmp_path_factory, sanity):
 def test_drqv2_checkpoints_carry_provenance(drqv2_run):
     """Same metadata as an SB3 run, plus the env it trained on: pixels with its own frame stack,
     whatever the env block says."""
-    found = common.checkpoints(drqv2_run)
+    found = checkpoints.intact(drqv2_run)
     assert [m["global_step"] for _, m in found] == checkpoint_steps("drqv2", 256) == [0, 128, 256]
     assert all(path.suffix == ".pt" and path.exists() for path, _ in found)
     meta = found[-1][1]
     import envs
     assert meta["task"] == "lift" and meta["reward"] == "v19" and meta["algo"] == "drqv2" and meta["seed"] == 0
-    assert meta["reward_fingerprint"] == envs.rewards.fingerprint("lift", "v19")
+    assert meta["reward_fingerprint"] == common.reward_fingerprint("lift", "v19")
     assert meta["hparams"]["total_timesteps"] == 256 and meta["hparams"]["preset"] == "cpu"
     assert meta["env"]["obs_mode"] == "state" and meta["env"]["frame_stack"] == 1      # the env block as given
     assert meta["obs_mode"] == "pixels"

@@ -25,7 +25,7 @@ import pytest
 
 import dagtools
 from conftest import PPO_TOTAL
-from pipeline import common
+from pipeline import checkpoints, common
 from stagetools import (checkpoint_steps, final_weights, same_weights, stage, start_training, train_args,
                         wait_for)
 
@@ -49,7 +49,7 @@ def reference(tmp_path_factory, sanity):
 def check_finished(out: Path, algo: str, reference) -> None:
     """A finished run: every grid checkpoint, the configured step count, one continuous episode log
     and TensorBoard run, and the uninterrupted run's weights."""
-    steps = [m["global_step"] for _, m in common.checkpoints(out)]
+    steps = [m["global_step"] for _, m in checkpoints.intact(out)]
     assert set(checkpoint_steps(algo, TOTAL[algo])) <= set(steps) and steps[-1] == TOTAL[algo], steps
     assert json.loads((out / "run.json").read_text())["global_step"] == TOTAL[algo]
     assert not Path(str(out) + ".partial").exists()
@@ -61,7 +61,7 @@ def check_finished(out: Path, algo: str, reference) -> None:
 
 
 def latest_step(partial: Path) -> int:
-    return common.checkpoints(partial, quiet=True)[-1][1]["global_step"]
+    return checkpoints.intact(partial, quiet=True)[-1][1]["global_step"]
 
 
 @pytest.mark.parametrize("algo,kill_seed", [("ppo", 0), ("ppo", 1), ("sac", 0), ("drqv2", 0)])
@@ -82,11 +82,13 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, sanity, reference, alg
     killed_at = latest_step(partial)
     assert killed_at < TOTAL[algo]
     if algo == "drqv2":
-        # DrQ-v2 resumes from trainer/trainer.pt, written just before a checkpoint's metadata. Make
+        # DrQ-v2 resumes from its one state folder, written just before a checkpoint's metadata. Make
         # the worst case certain: the metadata of the latest checkpoint is lost (killed in between),
         # so the resume point is ahead of the latest checkpoint and must write its metadata itself.
         import torch
-        killed_at = torch.load(partial / "trainer" / "trainer.pt", weights_only=False)["global_step"]
+        from algos.drqv2 import DrQV2Trainer
+        state = checkpoints.state_dir(partial, 0, one_state=True) / DrQV2Trainer.STATE_FILE
+        killed_at = torch.load(state, weights_only=False)["global_step"]
         (partial / "checkpoints" / f"step_{killed_at:09d}.json").unlink(missing_ok=True)
         assert latest_step(partial) < killed_at
     resumed = stage("train", *train_args(out, sanity, algo=algo, total=TOTAL[algo]))
@@ -110,7 +112,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, sanity, 
     resumes from the previous checkpoint (SAC with that checkpoint's replay buffer) and still ends
     with the uninterrupted run's weights."""
     partial = kill_after_checkpoint(tmp_path, sanity, algo, 256)
-    found = common.checkpoints(partial)
+    found = checkpoints.intact(partial)
     (newest, newest_meta), (_, previous_meta) = found[-1], found[-2]
     assert newest_meta["model_sha256"] == common.sha256_file(newest)
     newest.write_bytes(newest.read_bytes()[:1000])          # torn, as by a crash or a full disk
@@ -123,9 +125,9 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, sanity, 
 def test_corrupt_resume_state_falls_back_to_the_previous(tmp_path, sanity, reference):
     """The same for the files beside the model (envs in flight, RNGs): checked against their sha256."""
     partial = kill_after_checkpoint(tmp_path, sanity, "ppo", 512)
-    found = common.checkpoints(partial)
+    found = checkpoints.intact(partial)
     newest, previous = found[-1][1], found[-2][1]
-    state = partial / "checkpoints" / f"resume_{newest['global_step']:09d}.pkl"
+    state = checkpoints.state_dir(partial, newest["global_step"], one_state=False) / "loop.pkl"
     state.write_bytes(state.read_bytes()[:-100])
     resumed = stage("train", *train_args(tmp_path / "run", sanity, total=TOTAL["ppo"]))
     assert f"{state.name} missing or corrupt" in resumed.stderr
@@ -139,7 +141,7 @@ def test_unreadable_checkpoint_metadata_is_skipped(ppo_run, tmp_path, capsys):
     shutil.copytree(ppo_run, run)
     newest = sorted((run / "checkpoints").glob("step_*.json"))[-1]
     newest.write_text('{"global_step": 12')                 # torn JSON
-    steps = [m["global_step"] for _, m in common.checkpoints(run)]
+    steps = [m["global_step"] for _, m in checkpoints.intact(run)]
     assert steps == checkpoint_steps("ppo", PPO_TOTAL)[:-1]
     assert "unreadable metadata" in capsys.readouterr().err
 
@@ -231,7 +233,7 @@ def test_a_chunk_that_keeps_dying_fails_the_stage_with_its_output(tmp_path, sani
 
 def kill_job(ws: Path, tool: subprocess.Popen) -> None:
     """SIGKILL the training process a DAG tool started in workspace ws (the job crashes; the tool lives)."""
-    wait_for(ws / "data/runs/lift_v19/ppo/seed0.partial/checkpoints/step_000000256.json", tool)
+    wait_for(ws / "data/runs/lift_v19_mujoco/ppo/seed0.partial/checkpoints/step_000000256.json", tool)
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -260,7 +262,7 @@ def test_dag_rerun_after_a_killed_job_resumes_it(tmp_path, reference, tool):
         dagtools.git_init(ws)
         cmd = [str(dagtools.VENV_BIN / "dvc"), "repro", "train-ppo-seed0"]
     else:
-        cmd = [str(dagtools.VENV_BIN / "snakemake"), "--cores", "1", "data/runs/lift_v19/ppo/seed0"]
+        cmd = [str(dagtools.VENV_BIN / "snakemake"), "--cores", "1", "data/runs/lift_v19_mujoco/ppo/seed0"]
     job = subprocess.Popen(cmd, cwd=ws, env=dagtools.tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
     kill_job(ws, job)
@@ -268,7 +270,7 @@ def test_dag_rerun_after_a_killed_job_resumes_it(tmp_path, reference, tool):
     rerun = dagtools.run(cmd, ws)
     log = (ws / "logs/train/lift_v19_ppo_0.log").read_text() if tool == "snakemake" else rerun.stdout
     assert "resuming ppo seed 0 from global step " in log
-    check_finished(ws / "data/runs/lift_v19/ppo/seed0", "ppo", reference)
+    check_finished(ws / "data/runs/lift_v19_mujoco/ppo/seed0", "ppo", reference)
 
 
 # --- guards ---------------------------------------------------------------------------------------------
@@ -292,18 +294,17 @@ def test_nan_reward_stops_training_and_keeps_the_good_checkpoints(tmp_path, sani
     with pytest.raises(FloatingPointError, match=r"non-finite reward in env \d+ at episode step \d+"):
         train.main(train_args(out, sanity, total=PPO_TOTAL))
     assert not out.exists()
-    assert [m["global_step"] for _, m in common.checkpoints(tmp_path / "run.partial")] == [0, 256]
+    assert [m["global_step"] for _, m in checkpoints.intact(tmp_path / "run.partial")] == [0, 256]
 
 
 def test_non_finite_weights_are_never_checkpointed(ppo_run):
     import types
 
     import torch
-    from algos import sb3
-    from pipeline import train
-    model = sb3.load("ppo", common.checkpoints(ppo_run)[-1][0])
+    from algos import ppo
+    model = ppo.load_policy(checkpoints.intact(ppo_run)[-1][0]).model
     next(model.policy.parameters()).data[0] = float("nan")
-    run = types.SimpleNamespace(ckpt_dir=ppo_run / "checkpoints", algo="ppo", seed=0)
-    with pytest.raises(common.StageError, match=r"non-finite weights in .* at global step 768 .*last good checkpoint: step 512"):
-        train.check_finite_weights(model.policy.named_parameters(), 768, run)
-    assert torch.isfinite(next(sb3.load("ppo", common.checkpoints(ppo_run)[-1][0]).policy.parameters())).all()
+    trainer = types.SimpleNamespace(named_parameters=model.policy.named_parameters)
+    with pytest.raises(common.StageError, match=r"non-finite weights in .* at global step 768; last good checkpoint: step 512"):
+        checkpoints.check_finite(trainer, 768, ppo_run)
+    assert torch.isfinite(next(ppo.load_policy(checkpoints.intact(ppo_run)[-1][0]).model.policy.parameters())).all()

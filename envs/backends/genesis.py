@@ -43,31 +43,20 @@ import time
 import mujoco
 import numpy as np
 
+from envs.backends import quat_to_mat, to_numpy
 from envs.backends.mujoco import SceneIndex
 
 _log = logging.getLogger(__name__)
 
 
-def _init_genesis():
+def init_genesis():
+    """Genesis, initialised once per process (backend gs.cpu, precision 64 so that states written equal
+    states read); every Genesis scene of the process (tasks and backend) shares it."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # headless offscreen rendering (Mesa on CPU machines)
     import genesis as gs
     if not getattr(gs, "_initialized", False):
         gs.init(backend=gs.cpu, precision="64", logging_level="warning")
     return gs
-
-
-def quat_to_mat(q):
-    """(..., 4) wxyz -> (..., 3, 3)."""
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
-def _np(t):
-    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
 
 
 class GenesisBatch(SceneIndex):
@@ -77,7 +66,7 @@ class GenesisBatch(SceneIndex):
 
     def __init__(self, scene_xml, num_envs, control_dt, contact_pairs=(), camera_sizes=((84, 84),),
                  rendered_envs=None):
-        gs = _init_genesis()
+        gs = init_genesis()
         self._gs = gs
         base = mujoco.MjModel.from_xml_path(str(scene_xml))
         self.base = base
@@ -142,7 +131,7 @@ class GenesisBatch(SceneIndex):
         act_joint = base.actuator_trnid[:, 0]
         self._act_dofs = np.array([int(np.ravel(by_name[mujoco.mj_id2name(
             base, mujoco.mjtObj.mjOBJ_JOINT, j)].dofs_idx_local)[0]) for j in act_joint])
-        kp = _np(ent.get_dofs_kp(self._act_dofs))
+        kp = to_numpy(ent.get_dofs_kp(self._act_dofs))
         kp = kp[0] if kp.ndim == 2 else kp
         if not np.allclose(kp, base.actuator_gainprm[:, 0]):
             raise RuntimeError(f"Genesis parsed actuator gains {kp} differ from the MJCF's "
@@ -257,9 +246,9 @@ class GenesisBatch(SceneIndex):
         is not guaranteed; measured: qpos within 4e-18 of the uninterrupted run 10 steps after a restore
         (lift, 16 envs)."""
         ent, sol = self.entity, self._solver
-        return {"qpos": _np(ent.get_qpos()).copy(), "vel": _np(ent.get_dofs_velocity()).copy(),
-                "ctrl": self._ctrl.copy(), "friction_ratio": _np(sol.get_geoms_friction_ratio()).copy(),
-                "mass": _np(sol.get_links_mass(self._links_idx)).copy(), "site_pos": self._site_pos.copy(),
+        return {"qpos": to_numpy(ent.get_qpos()).copy(), "vel": to_numpy(ent.get_dofs_velocity()).copy(),
+                "ctrl": self._ctrl.copy(), "friction_ratio": to_numpy(sol.get_geoms_friction_ratio()).copy(),
+                "mass": to_numpy(sol.get_links_mass(self._links_idx)).copy(), "site_pos": self._site_pos.copy(),
                 "geom_rgba": self.geom_rgba.copy(), "light_diffuse": self.light_diffuse.copy(),
                 "touching": self.touching.copy(), "unstable": self.unstable.copy()}
 
@@ -287,8 +276,8 @@ class GenesisBatch(SceneIndex):
     def _read(self, envs):
         ent = self.entity
         idx = slice(None) if envs is None else envs
-        q = _np(ent.get_qpos(envs_idx=envs))
-        v = _np(ent.get_dofs_velocity(envs_idx=envs))
+        q = to_numpy(ent.get_qpos(envs_idx=envs))
+        v = to_numpy(ent.get_dofs_velocity(envs_idx=envs))
         qpos = np.empty((q.shape[0], self.base.nq))
         qvel = np.empty((v.shape[0], self.base.nv))
         qpos[:, self._mq] = q[:, self._gq]
@@ -296,8 +285,8 @@ class GenesisBatch(SceneIndex):
         self.qpos[idx] = qpos
         self.qvel[idx] = qvel
         if self._site_links:
-            pos = _np(ent.get_links_pos(self._site_links, envs_idx=envs))
-            rot = quat_to_mat(_np(ent.get_links_quat(self._site_links, envs_idx=envs)))
+            pos = to_numpy(ent.get_links_pos(self._site_links, envs_idx=envs))
+            rot = quat_to_mat(to_numpy(ent.get_links_quat(self._site_links, envs_idx=envs)))
             self._link_rot[idx] = rot
             self._link_pos[idx] = pos
         self._update_sites(idx)
@@ -314,7 +303,7 @@ class GenesisBatch(SceneIndex):
         if not len(self._pair_codes):
             return
         c = self._solver.collider.get_contacts(as_tensor=True, to_torch=True, is_padded=True)
-        ga, gb, n = _np(c["geom_a"]), _np(c["geom_b"]), _np(c["n_contacts"]).reshape(-1)
+        ga, gb, n = to_numpy(c["geom_a"]), to_numpy(c["geom_b"]), to_numpy(c["n_contacts"]).reshape(-1)
         ga, gb = ga.reshape(self.num_envs, -1), gb.reshape(self.num_envs, -1)
         live = np.arange(ga.shape[1])[None, :] < n[:, None]
         codes = np.where(live, ga.astype(np.int64) * self._ngeom_gs + gb, -1)

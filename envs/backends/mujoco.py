@@ -57,7 +57,8 @@ class MujocoBatch(SceneIndex):
 
     name = "mujoco"
 
-    def __init__(self, scene_xml, num_envs, control_dt, contact_pairs=()):
+    def __init__(self, scene_xml, num_envs, control_dt, contact_pairs=(), camera_sizes=()):
+        """camera_sizes: accepted for the common interface; MuJoCo renders any size on demand."""
         base = mujoco.MjModel.from_xml_path(str(scene_xml))
         self.substeps = max(1, int(round(control_dt / base.opt.timestep)))
         self.models = [copy.deepcopy(base) for _ in range(num_envs)]

@@ -5,10 +5,11 @@ dict of named per-env arrays that sum to the reward (logged per episode as "rewa
 A version that can be computed from goals alone also defines `goal_reward(achieved, desired,
 tolerance)`, which goal-conditioned training (HER) relabels with.
 
-Adding a version is adding a file; listing is automatic. The fingerprint (sha256 of the module's
-source) goes into every checkpoint so evaluation can refuse a policy trained on other code.
+Adding a version is adding a file; listing is automatic. A version imports shared terms from its
+task's package (envs/rewards/<task>/__init__.py), never from another version. The fingerprint of a
+version's code (pipeline/common.py reward_fingerprint) goes into every checkpoint so evaluation can
+refuse a policy trained on other code.
 """
-import hashlib
 import importlib
 import pkgutil
 from pathlib import Path
@@ -37,7 +38,3 @@ def get(task, version):
     """The reward module for (task, version); raises ValueError naming the valid versions."""
     module_path(task, version)
     return importlib.import_module(f"envs.rewards.{task}.{version}")
-
-
-def fingerprint(task, version):
-    return hashlib.sha256(module_path(task, version).read_bytes()).hexdigest()

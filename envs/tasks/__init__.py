@@ -1,17 +1,33 @@
-"""Task registry: a task is one class in this folder; add it to TASKS to make it selectable.
-walk's module imports Genesis only when a walk env is built."""
-from envs.tasks.base import OBS_MODES, StepState, TaskConfig
-from envs.tasks.lift import LiftTask
-from envs.tasks.pick_place import PickPlaceTask
-from envs.tasks.walk import WalkTask
+"""The task registry: one line per task, naming its class and its Gymnasium ids.
 
-TASKS = {"lift": LiftTask, "pick_place": PickPlaceTask, "walk": WalkTask}
+A task is one module in this folder (its class derives from envs.tasks.base.Task and declares the
+rest: default reward, goal conditioning, metrics, sanity checks), this line, and its reward
+versions in envs/rewards/<task>/.
+"""
+import importlib
+from typing import NamedTuple
+
+
+class Entry(NamedTuple):
+    task_class: str             # "module:Class"
+    gym_ids: dict = {}          # Gymnasium id -> obs_mode; envs/__init__.py registers them (envs.single:make_env)
+
+
+# Stage code dependencies follow imports: importing one task imports no other, and registering the Gymnasium ids imports none.
+TASKS = {
+    "lift": Entry("envs.tasks.lift:LiftTask", gym_ids={"SO101Lift-v0": "state"}),
+    "pick_place": Entry("envs.tasks.pick_place:PickPlaceTask",
+                        gym_ids={"SO101PickPlace-v0": "state", "SO101PickPlaceGoal-v0": "goal"}),
+    "walk": Entry("envs.tasks.walk:WalkTask"),
+}
 
 
 def get_task(name):
+    """The class of task `name`, importing its module (and no other task's)."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; valid tasks: {sorted(TASKS)}")
-    return TASKS[name]
+    module, cls = TASKS[name].task_class.split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["TASKS", "get_task", "TaskConfig", "StepState", "OBS_MODES"]
+__all__ = ["TASKS", "Entry", "get_task"]

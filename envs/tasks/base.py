@@ -1,34 +1,37 @@
-"""What the SO-101 tabletop tasks share: settings, the arm's action interface, episode initialisation
+"""The task interface (`Task`, what envs/vector.py's BatchedEnv asks of a task) and what the SO-101
+tabletop tasks share (`TabletopTask`): settings, the arm's action interface, episode initialisation
 (curriculum and domain randomisation, written as state for the reset envs only), the state
 observation and the step state that rewards are computed from.
 
-A task subclass adds only what makes it that task: `init_goal` (where to go), `evaluate` (is it
-done), and its extra observation entries. Everything is batched: arrays have the env index first.
-
-What envs/vector.py's BatchedEnv asks of any task (TabletopTask here, WalkTask in walk.py):
-  action_dim, action_help, cameras, config_defaults, episode_metrics   class attributes
-  reset(ids, rngs), apply_action(actions), unstable(), read_state(), step_state()
-  terminated(state), state_layout(), observe_state(state), metric_values(state)
-  render(i, camera, height, width), get_state(), set_state(state), close()
-and of its step state: a `success` array, which the task's reward may also read.
+A task is one module in this folder with one class deriving from `Task` (a new robot, as walk.py)
+or from `TabletopTask` (an arm task, which adds only what makes it that task: `init_goal` (where
+to go), `evaluate` (is it done) and its extra observation entries), plus its line in
+envs/tasks/__init__.py and its reward versions in envs/rewards/<task>/. Everything is batched:
+arrays have the env index first.
 """
+import abc
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from envs import rewards
-from envs.backends.mujoco import MujocoBatch
+from envs.backends import BACKENDS as BACKEND_CLASSES
+from envs.backends import make_physics
 from envs.ik import top_down_ik
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 OBS_MODES = ("state", "pixels", "state+pixels", "goal")
-BACKENDS = ("mujoco", "genesis")   # physics backends (envs/backends/); genesis is imported only when chosen
+BACKENDS = tuple(BACKEND_CLASSES)   # physics backends (envs/backends/); each is imported only when chosen
 CUBE_HALF = 0.0125
 TABLE_CENTER, TABLE_HALF = np.array([0.15, 0.0]), 0.45   # the table geom of tabletop.xml
 ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
 GRIPPER_OPEN, GRIPPER_CLOSED = 1.0, -0.17
 
+
+# The reward argument that builds a task with no reward version: rewards are 0, with no components.
+NO_REWARD = "none"
 
 @dataclass
 class TaskConfig:
@@ -88,6 +91,127 @@ class StepState:
     hold_steps: int
 
 
+class Metric(NamedTuple):
+    """One per-episode metric of a task: reported in final_info, evaluated, tabled in reports."""
+    aggregate: str              # how the episode's value comes from metric_values() per step: max, sum, mean, last
+    label: str                  # its title in reports
+    fmt: str = "{:.3g}"         # how reports print it
+
+
+class Task(abc.ABC):
+    """What envs/vector.py's BatchedEnv asks of a task: N envs of it in one process.
+
+    A task declares, as class attributes:
+      name                 its name, the key of its line in envs/tasks/__init__.py
+      default_reward       the reward version used when none is given (envs/rewards/<name>/<version>.py)
+      goal_conditioned     whether it has obs_mode "goal" (observation, achieved_goal, desired_goal),
+                           which HER needs; if so, default_goal_reward names the version used there by
+                           default, one that defines goal_reward()
+      action_dim, action_help   actions are action_dim values in [-1, 1]; action_help says what they move
+      cameras              the cameras render() accepts; pixel_camera the one pixel observations use
+                           (None: no pixel observation modes)
+      probe_action         an action that moves what the last camera sees (the sanity stage's render check)
+      config_defaults      TaskConfig settings it reads differently (walk: 1000-step episodes)
+      episode_metrics      {name: Metric}: its per-episode metrics, how each aggregates, how reports show it
+    and implements the methods below. Its step state (read_state) has a (N,) bool `success` array,
+    which its reward versions may read as well.
+    """
+    name: str
+    default_reward: str
+    goal_conditioned: bool = False
+    default_goal_reward: str | None = None
+    action_dim: int
+    action_help: str
+    cameras: tuple
+    pixel_camera: str | None = None
+    probe_action: tuple
+    config_defaults: dict = {}
+    episode_metrics: dict
+
+    def __init__(self, cfg: TaskConfig, num_envs: int, reward: str, render_sizes=()):
+        """render_sizes: (height, width) of the images render() will be asked for besides observations."""
+        self.cfg = cfg
+        self.num_envs = num_envs
+        self.reward_version = reward
+        # NO_REWARD: no reward version at all (the sanity check tests the task and physics only).
+        self.reward_fn = None if reward == NO_REWARD else rewards.get(self.name, reward)
+
+    @classmethod
+    def default_reward_for(cls, obs_mode):
+        """The reward version an env of this task uses when none is given."""
+        return cls.default_goal_reward if obs_mode == "goal" and cls.goal_conditioned else cls.default_reward
+
+    # --- the sanity stage ------------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def sanity_checks(cls, make, *, backend, seed, episodes, min_success):
+        """The task's own checks, after the generic ones of envs/sanity.py: proof that the task behaves
+        (arm: a scripted controller solves it; walk: the robot stands). make(**overrides) builds a
+        BatchedEnv of the task with the sanity stage's settings. Returns ({check: JSON-able figures},
+        [problems in words])."""
+
+    # --- episodes ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def reset(self, ids, rngs):
+        """Start a new episode in each env of `ids`, drawing from that env's generator rngs[i]; write
+        only those envs (nothing is stepped, other envs stay bit-identical)."""
+
+    @abc.abstractmethod
+    def apply_action(self, actions):
+        """Apply (N, action_dim) actions in [-1, 1] and advance the physics by one control step."""
+
+    @abc.abstractmethod
+    def unstable(self):
+        """(N,) bool: envs whose simulation state went non-finite or exploded this step."""
+
+    @abc.abstractmethod
+    def read_state(self):
+        """The current step state of every env (with its `success`), changing nothing."""
+
+    @abc.abstractmethod
+    def step_state(self):
+        """read_state after a physics step, advancing whatever the task counts per step (call once per step)."""
+
+    @abc.abstractmethod
+    def terminated(self, state):
+        """(N,) bool: a real termination (no bootstrapping past it); time limits are the env's."""
+
+    # --- observations and metrics ------------------------------------------------------------------
+    @abc.abstractmethod
+    def state_layout(self):
+        """[(name, size, low, high), ...]: the state observation's entries in order, with bounds that a
+        sound simulation never leaves."""
+
+    @abc.abstractmethod
+    def observe_state(self, state):
+        """(N, sum of sizes) float32 state observation, laid out as state_layout()."""
+
+    def goals(self, state):
+        """Goal-conditioned tasks: ((N, 3) achieved goal, (N, 3) desired goal) for obs_mode "goal"."""
+        raise NotImplementedError(f"task {self.name} is not goal-conditioned")
+
+    @abc.abstractmethod
+    def metric_values(self, state):
+        """{metric: (N,) values this step} for each of episode_metrics."""
+
+    @abc.abstractmethod
+    def render(self, i, camera, height, width):
+        """(height, width, 3) uint8 RGB image of env i from one of `cameras`."""
+
+    # --- checkpoints -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_state(self):
+        """A picklable copy of everything the task carries between steps (physics included)."""
+
+    @abc.abstractmethod
+    def set_state(self, state):
+        """Restore get_state()'s copy: the envs continue as if never interrupted."""
+
+    @abc.abstractmethod
+    def close(self):
+        """Release the physics."""
+
+
 # State observation, in order; bounds are generous physical limits, so a value outside them means
 # the simulation blew up (the sanity check looks for exactly that).
 STATE_LAYOUT = [
@@ -104,30 +228,27 @@ STATE_LAYOUT = [
 ]
 
 
-class TabletopTask:
+class TabletopTask(Task):
+    """An SO-101 tabletop task: a subclass adds its name, default reward, success test (`evaluate`) and,
+    for a goal task, goal sampling (`init_goal`) and goal observations (`goal_layout`, `goal_observation`)."""
     name = None
     goal_layout = []              # extra state entries, appended after STATE_LAYOUT
     show_goal = False             # draw the goal marker in camera images
     action_dim = 6
     action_help = "joints: 5 arm joints + gripper"
     cameras = ("front", "wrist")
+    pixel_camera = "wrist"
+    probe_action = (0.0, -1.0, 1.0, 0.0, 1.0, 0.0)   # swings the wrist camera
     config_defaults = {}          # TaskConfig's defaults suit the arm
-    # Per-episode metrics (reported in final_info, evaluated, tabled) and how each aggregates its
-    # per-step value from metric_values(): max, sum, mean or last.
-    episode_metrics = {"max_cube_z": "max", "grasp_steps": "sum"}
+    episode_metrics = {"max_cube_z": Metric("max", "Max Cube Z", "{:.3f}"),         # highest cube centre, m
+                       "grasp_steps": Metric("sum", "Mean Grasp Steps", "{:.1f}")}  # steps with both jaws on it
 
     def __init__(self, cfg: TaskConfig, num_envs: int, reward: str, render_sizes=()):
-        self.cfg = cfg
-        self.reward_version = reward
-        self.reward_fn = rewards.get(self.name, reward)
-        self.num_envs = num_envs
+        super().__init__(cfg, num_envs, reward, render_sizes)
         pairs = [("cube", "fixed_jaw"), ("cube", "moving_jaw")]
-        if cfg.backend == "genesis":
-            from envs.backends.genesis import GenesisBatch  # lazy: MuJoCo users never import genesis
-            self.physics = GenesisBatch(ASSETS / "tabletop.xml", num_envs, 1.0 / cfg.control_hz, contact_pairs=pairs,
-                                        camera_sizes=sorted({(cfg.image_size, cfg.image_size), (240, 320), *map(tuple, render_sizes)}))
-        else:
-            self.physics = MujocoBatch(ASSETS / "tabletop.xml", num_envs, 1.0 / cfg.control_hz, contact_pairs=pairs)
+        self.physics = make_physics(
+            cfg.backend, ASSETS / "tabletop.xml", num_envs, 1.0 / cfg.control_hz, contact_pairs=pairs,
+            camera_sizes=sorted({(cfg.image_size, cfg.image_size), (240, 320), *map(tuple, render_sizes)}))
         p = self.physics
         self.arm_qpos = np.array([p.joint_qpos_adr(j) for j in ARM_JOINTS])
         self.arm_dof = np.array([p.joint_dof_adr(j) for j in ARM_JOINTS])
@@ -235,8 +356,15 @@ class TabletopTask:
         state.success = self.evaluate(state)
         return state
 
+    @abc.abstractmethod
     def evaluate(self, state):
-        raise NotImplementedError
+        """(N,) bool: the task's success test on a StepState."""
+
+    @classmethod
+    def sanity_checks(cls, make, *, backend, seed, episodes, min_success):
+        """The scripted picker solves the task (and, off MuJoCo, does as well as on MuJoCo): envs/scripted.py."""
+        from envs.scripted import sanity_checks
+        return sanity_checks(make, backend=backend, seed=seed, episodes=episodes, min_success=min_success)
 
     def unstable(self):
         """(N,) bool: envs whose simulation state went non-finite or exploded this step."""
@@ -265,6 +393,9 @@ class TabletopTask:
 
     def goal_observation(self, state):
         return []
+
+    def goals(self, state):
+        return state.cube_pos, state.goal_pos
 
     def render(self, i, camera, height, width):
         return self.physics.render(i, camera, height, width, show_sites=(2,) if self.show_goal else ())

@@ -9,6 +9,7 @@ from envs.tasks.base import TabletopTask
 
 class LiftTask(TabletopTask):
     name = "lift"
+    default_reward = "v19"
 
     def evaluate(self, state):
         return state.hold_count >= state.hold_steps

@@ -11,6 +11,9 @@ from envs.tasks.base import CUBE_HALF, TabletopTask
 
 class PickPlaceTask(TabletopTask):
     name = "pick_place"
+    default_reward = "staged"
+    goal_conditioned = True
+    default_goal_reward = "sparse"      # obs_mode "goal": computable from goals alone, so HER can relabel
     goal_layout = [("goal_pos", 3, -1.5, 1.5), ("goal_minus_cube", 3, -3.0, 3.0)]
     show_goal = True
 

@@ -35,8 +35,8 @@ import dataclasses
 
 import numpy as np
 
-from envs import rewards
-from envs.backends.genesis import _np, quat_to_mat
+from envs.backends import quat_to_mat, to_numpy
+from envs.tasks.base import Metric, Task
 
 # Genesis's go2 example order (legs FR, FL, RR, RL; hip, thigh, calf).
 JOINT_NAMES = ("FR_hip_joint", "FR_thigh_joint", "FR_calf_joint",
@@ -79,23 +79,26 @@ class WalkState:
         return self.base_pos[:, 2]
 
 
-class WalkTask:
+class WalkTask(Task):
     name = "walk"
+    default_reward = "v2"
     action_dim = 12
     action_help = "12 joint targets: legs FR, FL, RR, RL x hip, thigh, calf"
     cameras = tuple(CAMERAS)
+    probe_action = (0.5,) * 12      # bends the legs
     config_defaults = {"max_episode_steps": 1000, "action_scale": 0.25, "domain_randomization": False}
-    episode_metrics = {"mean_forward_vel": "mean", "distance_x": "last", "mean_base_height": "mean"}
+    episode_metrics = {"mean_forward_vel": Metric("mean", "Forward Velocity (m/s)", "{:.3f}"),
+                       "distance_x": Metric("last", "Distance (m)", "{:.2f}"),
+                       "mean_base_height": Metric("mean", "Base Height (m)", "{:.3f}")}
 
     def __init__(self, cfg, num_envs, reward, render_sizes=()):
         for key, valid in (("backend", "genesis"), ("obs_mode", "state"), ("domain_randomization", False)):
             if getattr(cfg, key) != valid:
                 raise ValueError(f"task walk: {key} {getattr(cfg, key)!r} is not supported; valid: [{valid!r}] "
                                  "(docs/walk.md)")
-        from envs.backends.genesis import _init_genesis
-        gs = _init_genesis()            # one gs.init per process, shared with the lift backend (gs.cpu, fp64)
-        self.cfg, self.num_envs, self.reward_version = cfg, num_envs, reward
-        self.reward_fn = rewards.get("walk", reward)
+        from envs.backends.genesis import init_genesis
+        gs = init_genesis()             # one gs.init per process, shared with the lift backend (gs.cpu, fp64)
+        super().__init__(cfg, num_envs, reward, render_sizes)
         self.termination_height = float(getattr(self.reward_fn, "TERMINATION_HEIGHT", 0.12))
         self.grace_steps = int(getattr(self.reward_fn, "GRACE_STEPS", 0))
         self.grace_height = float(getattr(self.reward_fn, "GRACE_HEIGHT", self.termination_height))
@@ -133,8 +136,8 @@ class WalkTask:
     def read_state(self):
         """The current WalkState of every env (reads Genesis; steps nothing)."""
         r = self.robot
-        pos, quat = _np(r.get_pos()).reshape(-1, 3), _np(r.get_quat()).reshape(-1, 4)
-        vel, ang = _np(r.get_vel()).reshape(-1, 3), _np(r.get_ang()).reshape(-1, 3)
+        pos, quat = to_numpy(r.get_pos()).reshape(-1, 3), to_numpy(r.get_quat()).reshape(-1, 4)
+        vel, ang = to_numpy(r.get_vel()).reshape(-1, 3), to_numpy(r.get_ang()).reshape(-1, 3)
         rot_t = np.swapaxes(quat_to_mat(quat), -1, -2)      # world -> body
         body = lambda v: np.einsum("nij,nj->ni", rot_t, v)  # noqa: E731
         grav = np.broadcast_to(np.array([0.0, 0.0, -1.0]), vel.shape)
@@ -142,8 +145,8 @@ class WalkTask:
         return WalkState(
             base_pos=pos, base_quat=quat, lin_vel=body(vel), ang_vel=body(ang), world_lin_vel=vel,
             projected_gravity=body(grav),
-            dof_pos=_np(r.get_dofs_position(self._dofs)).reshape(-1, 12),
-            dof_vel=_np(r.get_dofs_velocity(self._dofs)).reshape(-1, 12),
+            dof_pos=to_numpy(r.get_dofs_position(self._dofs)).reshape(-1, 12),
+            dof_vel=to_numpy(r.get_dofs_velocity(self._dofs)).reshape(-1, 12),
             default_dof_pos=self.default_dof_pos, action=self.action.copy(), last_action=self.last_action.copy(),
             command=self.command.copy(), step=self.step_count.copy(), distance_x=distance,
             success=distance >= self.success_distance)
@@ -185,8 +188,8 @@ class WalkTask:
 
     def unstable(self):
         r = self.robot
-        qpos = _np(r.get_qpos()).reshape(self.num_envs, -1)
-        vel = _np(r.get_dofs_velocity()).reshape(self.num_envs, -1)
+        qpos = to_numpy(r.get_qpos()).reshape(self.num_envs, -1)
+        vel = to_numpy(r.get_dofs_velocity()).reshape(self.num_envs, -1)
         return ~(np.isfinite(qpos).all(axis=1) & np.isfinite(vel).all(axis=1)) | (np.abs(vel).max(axis=1) > 1e3)
 
     def terminated(self, s):
@@ -216,7 +219,7 @@ class WalkTask:
                              "(pass render_sizes=... to the env)")
         if i != 0:
             raise ValueError(f"walk renders env 0 only, not env {i}")
-        base = _np(self.robot.get_pos()).reshape(-1, 3)[0]
+        base = to_numpy(self.robot.get_pos()).reshape(-1, 3)[0]
         cam = self._cameras[key]
         cam.set_pose(pos=base + np.array(CAMERAS[camera]), lookat=base + np.array([0.0, 0.0, 0.1]), up=(0.0, 0.0, 1.0))
         rgb = np.asarray(cam.render(rgb=True, force_render=True)[0])
@@ -227,8 +230,8 @@ class WalkTask:
 
     def get_state(self):
         r = self.robot
-        return {"qpos": _np(r.get_qpos()).reshape(self.num_envs, -1).copy(),
-                "vel": _np(r.get_dofs_velocity()).reshape(self.num_envs, -1).copy(),
+        return {"qpos": to_numpy(r.get_qpos()).reshape(self.num_envs, -1).copy(),
+                "vel": to_numpy(r.get_dofs_velocity()).reshape(self.num_envs, -1).copy(),
                 **{k: getattr(self, k).copy() for k in self._STATE}}
 
     def set_state(self, state):
@@ -243,3 +246,29 @@ class WalkTask:
             self.scene.destroy()
         except Exception:  # noqa: BLE001 - best effort, as the lift backend
             pass
+
+    # --- the sanity stage ----------------------------------------------------------------------------
+    @classmethod
+    def sanity_checks(cls, make, *, backend, seed, episodes, min_success):
+        """`stand`: holding the default pose, no robot falls in 200 steps and the base stays near its
+        standing height (the model, the PD gains and the termination agree)."""
+        checks = {"stand": stand(make(max_episode_steps=200), seed)}
+        problems = []
+        if checks["stand"]["fell"] or checks["stand"]["min_base_height"] < 0.2:
+            problems.append(f"holding the default pose, the Go2 fell or sagged: {checks['stand']}")
+        return checks, problems
+
+
+def stand(env, seed):
+    """Zero actions (joint targets at the default pose) for one episode of every env of a BatchedEnv."""
+    env.reset(seed=seed)
+    heights = []
+    for _ in range(env.cfg.max_episode_steps):
+        _, _, terminated, _, infos = env.step(np.zeros((env.num_envs, env.single_action_space.shape[0])))
+        heights.append(env.task.read_state().base_height.copy())
+        if terminated.any():
+            break
+    env.close()
+    heights = np.array(heights)
+    return {"episodes": env.num_envs, "steps": len(heights), "fell": int(terminated.sum()),
+            "mean_base_height": round(float(heights.mean()), 4), "min_base_height": round(float(heights.min()), 4)}

@@ -3,7 +3,8 @@
 The devlog shows only v1's height term ("Before: weak height penalty allowed laying down"):
 `height_reward = -1.0 if z < 0.1` (else 0), weighted 0.3. The other terms are not in the devlog; ours
 are Genesis's go2 locomotion example's tracking terms (per step, not multiplied by dt; the linear one
-weighted 2.5 instead of 1.0, see TRACKING_WEIGHT) and a small action-rate penalty, shared unchanged with v2 so that v1 -> v2 changes exactly what the devlog changed.
+weighted 2.5 instead of 1.0) and a small action-rate penalty, shared unchanged with v2
+(envs/rewards/walk/__init__.py) so that v1 -> v2 changes exactly what the devlog changed.
 
 tracking_lin_vel  2.5 * exp(-|command_xy - base velocity_xy (body frame)|^2 / 0.25)
 tracking_ang_vel  0.2 * exp(-(command_yaw - base yaw rate)^2 / 0.25)
@@ -15,27 +16,11 @@ or the body tilted more than 60 degrees.
 """
 import numpy as np
 
+from envs.rewards.walk import action_rate, tracking
+
 TERMINATION_HEIGHT = 0.12   # m
 GRACE_STEPS = 0             # v1 had no grace period
 GRACE_HEIGHT = 0.12
-TRACKING_SIGMA = 0.25
-# Weight of velocity tracking: on par with v2's height term (2.5), so that following the command pays
-# as much as holding the posture. With the example's 1.0, v2 standing still earned 3.57 per step and
-# walking at the command at most ~0.4 more, and PPO settled on standing (docs/walk.md).
-TRACKING_WEIGHT = 2.5
-
-
-def tracking(s):
-    lin_err = np.sum((s.command[:, :2] - s.lin_vel[:, :2]) ** 2, axis=1)
-    yaw_err = (s.command[:, 2] - s.ang_vel[:, 2]) ** 2
-    return {"tracking_lin_vel": TRACKING_WEIGHT * np.exp(-lin_err / TRACKING_SIGMA),
-            "tracking_ang_vel": 0.2 * np.exp(-yaw_err / TRACKING_SIGMA)}
-
-
-def action_rate(s):
-    return -0.005 * np.sum((s.action - s.last_action) ** 2, axis=1)
-
-
 def compute(s):
     height = 0.3 * np.where(s.base_height < 0.1, -1.0, 0.0)
     components = {**tracking(s), "height": height, "action_rate": action_rate(s)}

@@ -18,7 +18,7 @@ action_rate       -0.005 * |action - last action|^2                             
 """
 import numpy as np
 
-from envs.rewards.walk.v1 import action_rate, tracking
+from envs.rewards.walk import action_rate, tracking
 
 TERMINATION_HEIGHT = 0.12   # m, after the grace period
 GRACE_STEPS = 20            # steps of an episode with the relaxed height

@@ -35,7 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from algos.replay import ReplayBuffer
+from algos.base import Trainer
+from algos.drqv2.replay import ReplayBuffer
 
 # --------------------------------------------------------------------------------- hyperparameters
 
@@ -462,7 +463,7 @@ def _scalar_items(info, i):
     return out
 
 
-class DrQV2Trainer:
+class DrQV2Trainer(Trainer):
     """Collects with a gymnasium 1.x VectorEnv (autoreset mode SAME_STEP) and trains a DrQ-v2 agent.
 
     Observations: uint8 (num_envs, frame_stack * C, H, W), frame-stacked by the env, newest frame
@@ -472,6 +473,10 @@ class DrQV2Trainer:
 
     STATE_FILE = "trainer.pt"
     REPLAY_DIR = "replay"
+    policy_suffix = ".pt"
+    # save() adds to one state folder (the replay buffer in chunks, never rewritten): a resume
+    # continues from the latest checkpoint only.
+    keeps_one_state = True
 
     def __init__(self, env, config: DrQV2Config, on_episode=None):
         if config.torch_threads > 0:
@@ -496,7 +501,7 @@ class DrQV2Trainer:
         self.replay = ReplayBuffer(self.num_envs, frame_shape, action_dim, config.frame_stack,
                                    config.nstep, config.discount, config.replay_memory_bytes,
                                    seed=config.seed)
-        self.global_step = 0          # env steps, all envs together
+        self._global_step = 0         # env steps, all envs together
         self.num_updates = 0
         self._update_credit = 0.0     # fractional updates owed (N envs / update_every_steps per step)
         self.episodes = []            # one dict per finished training episode
@@ -506,6 +511,14 @@ class DrQV2Trainer:
         self._ep_return = np.zeros(self.num_envs)
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
         self._resets = 0
+
+    @property
+    def global_step(self):
+        return self._global_step
+
+    @global_step.setter
+    def global_step(self, value):
+        self._global_step = value
 
     def _reset_envs(self):
         # A fresh seed per (re)start: a resumed run does not replay the first run's initial states.
@@ -528,7 +541,7 @@ class DrQV2Trainer:
             if self.on_episode is not None:
                 self.on_episode(record)
 
-    def train_until(self, total_env_steps, on_checkpoint=None, checkpoint_every=None, progress=True,
+    def train_until(self, total_env_steps, on_checkpoint=None, checkpoint_every=None, progress=False,
                     on_episode=None, should_stop=None):
         """Collect and train until global_step >= total_env_steps, or until should_stop() says so
         (checked between env steps, where a checkpoint is consistent: Ctrl-C).
@@ -599,6 +612,35 @@ class DrQV2Trainer:
               f"critic_loss {self.metrics.get('critic_loss', float('nan')):.4f}", flush=True)
 
     # ------------------------------------------------------------------------------- checkpoints
+    def save_policy(self, path):
+        """The agent alone, in trainer.pt's layout ({"agent": ...}): DrQV2Agent.from_checkpoint reads it."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"agent": self.agent.state_dict(), "global_step": self.global_step,
+                    "num_updates": self.num_updates}, tmp)
+        os.replace(tmp, path)
+
+    def named_parameters(self):
+        for part in ("encoder", "actor", "critic"):
+            for name, value in getattr(self.agent, part).named_parameters():
+                yield f"{part}.{name}", value
+
+    def info(self):
+        config = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "torch_threads"}
+        return {"num_updates": self.num_updates, "drqv2_config": config, "device": str(self.agent.device)}
+
+    def losses(self):
+        return {**self.metrics, "num_updates": self.num_updates}
+
+    def episode_log(self):
+        """Finished episodes as the train log's rows: global_step, env and the env's final_info."""
+        return [{"global_step": r["step"], "env": r["env"],
+                 **{k: v for k, v in r.items() if k not in ("step", "env", "episode_return", "episode_length")}}
+                for r in self.episodes]
+
+    def close(self):
+        self.env.close()
+
     def state_dict(self):
         return {
             "agent": self.agent.state_dict(),
