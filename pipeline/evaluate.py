@@ -1,8 +1,8 @@
 """Stage `evaluate`: every checkpoint of every seed of one algorithm, on fixed evaluation episodes.
 
-    python -m pipeline.evaluate --task lift --reward v19 --algo ppo --runs data/runs/lift_v19/ppo/seed0 \
-        --out data/eval/lift_v19/ppo.parquet --metrics data/eval/lift_v19/ppo.json \
-        --curve data/eval/lift_v19/ppo_curve.tsv --env.max_episode_steps 200 ... --evaluation.episodes 20 ...
+    python -m pipeline.evaluate --task lift --reward v19 --algo ppo --runs data/runs/lift_v19_mujoco/ppo/seed0 \
+        --out data/eval/lift_v19_mujoco/ppo.parquet --metrics data/eval/lift_v19_mujoco/ppo.json \
+        --curve data/eval/lift_v19_mujoco/ppo_curve.tsv --env.max_episode_steps 200 ... --evaluation.episodes 20 ...
 
 Each episode runs in its own clean single env reset with seed `evaluation.seed + i`, so every
 checkpoint sees the same cube positions and no episode is ever cut short or reset half-way.

@@ -1,8 +1,8 @@
 """Stage `render`: a video of the final policy and a contact sheet of its progress.
 
-    python -m pipeline.render --task lift --reward v19 --algo ppo --runs data/runs/lift_v19/ppo/seed0 \
-        --video data/videos/lift_v19/ppo.mp4 --sheet data/videos/lift_v19/ppo_sheet.png \
-        --still data/videos/lift_v19/ppo.png --env.max_episode_steps 200 ... --render.fps 25 ...
+    python -m pipeline.render --task lift --reward v19 --algo ppo --runs data/runs/lift_v19_mujoco/ppo/seed0 \
+        --video data/videos/lift_v19_mujoco/ppo.mp4 --sheet data/videos/lift_v19_mujoco/ppo_sheet.png \
+        --still data/videos/lift_v19_mujoco/ppo.png --env.max_episode_steps 200 ... --render.fps 25 ...
 
 Always a single clean env (envs.make_env), never a camera on the batched training scene, so the
 video shows one arm and one cube (devlog 000). The cameras are placed side by side with the step,

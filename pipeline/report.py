@@ -1,7 +1,7 @@
 """Stage `report`: reports/{task}_{reward}.md, a devlog written from the evaluation data.
 
     python -m pipeline.report --task lift --reward v19 --sanity data/sanity/lift_mujoco.json \
-        --episodes data/eval/lift_v19/ppo.parquet ... --metrics data/eval/lift_v19/ppo.json ... \
+        --episodes data/eval/lift_v19_mujoco/ppo.parquet ... --metrics data/eval/lift_v19_mujoco/ppo.json ... \
         --videos ... --stills ... --sheets ... --out reports/lift_v19.md --figures reports/lift_v19 \
         --report.consistency_tolerance 0.25 --report.success_threshold 0.8
 

@@ -50,7 +50,9 @@ def parse_args(argv=None):
     common.add_block_args(ap, "env", "checkpoint_every", "train")
     # Set by the chunk supervisor for its children: train up to this global step, checkpoint, exit 0.
     ap.add_argument("--stop-at", type=int, default=None, help=argparse.SUPPRESS)
-    common.add_block_args(ap, *cfg.ALGOS, required=False)   # only the --algo block is needed
+    # Only the --algo block: a stage loads no other algorithm's module.
+    algo = ap.parse_known_args(argv)[0].algo
+    common.add_block_args(ap, algo, required=False)
     return ap.parse_args(argv)
 
 

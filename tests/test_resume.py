@@ -268,7 +268,7 @@ def test_dag_rerun_after_a_killed_job_resumes_it(tmp_path, reference, tool):
     kill_job(ws, job)
     assert job.wait(timeout=300) != 0
     rerun = dagtools.run(cmd, ws)
-    log = (ws / "logs/train/lift_v19_ppo_0.log").read_text() if tool == "snakemake" else rerun.stdout
+    log = (ws / "logs/train/lift_v19_mujoco_ppo_0.log").read_text() if tool == "snakemake" else rerun.stdout
     assert "resuming ppo seed 0 from global step " in log
     check_finished(ws / "data/runs/lift_v19_mujoco/ppo/seed0", "ppo", reference)
 
