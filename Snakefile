@@ -7,6 +7,10 @@
 #   evaluate data/eval/{task}_{reward}_{backend}/{algo}.parquet (+ .json metrics, curve, provenance)
 #   render   data/videos/{task}_{reward}_{backend}/{algo}.mp4 (+ contact sheet, still, outcome)
 #   report   reports/{task}_{reward}.md
+#   compare  reports/{task}_compare.md: the compare block's variants across seeds (snakemake only)
+#
+# `snakemake --report report.html` gathers the outputs marked report(...): reports, figures,
+# learning curves and videos, in one self-contained page.
 #
 # The same stages as dvc.yaml, which is generated from pipeline/stages.py (tests/test_dag.py proves
 # the two DAGs equal: commands, inputs, outputs, params, edges). Rules follow two rules of ours:
@@ -39,6 +43,11 @@ def flags(key):
 def over(path, dim):
     """path for every listed algo or seed of the experiment."""
     return stages.smk_over(path, dim, config)
+
+
+def variants(path):
+    """path for every (reward, algo, backend) of the compare block."""
+    return stages.smk_variants(path, config)
 
 
 rule all:
@@ -101,7 +110,8 @@ rule evaluate:
     output:
         episodes="data/eval/{task}_{reward}_{backend}/{algo}.parquet",
         metrics="data/eval/{task}_{reward}_{backend}/{algo}.json",
-        curve="data/eval/{task}_{reward}_{backend}/{algo}_curve.tsv",
+        curve=report("data/eval/{task}_{reward}_{backend}/{algo}_curve.tsv", category="Learning curves",
+                     subcategory="{task} {reward} {backend}", labels={"algorithm": "{algo}"}),
         provenance="data/eval/{task}_{reward}_{backend}/{algo}_provenance.json",
     params:
         env=flags("env"),
@@ -127,8 +137,10 @@ rule render:
         runs=over("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}", "seed"),
         code=code("render"),
     output:
-        video="data/videos/{task}_{reward}_{backend}/{algo}.mp4",
-        sheet="data/videos/{task}_{reward}_{backend}/{algo}_sheet.png",
+        video=report("data/videos/{task}_{reward}_{backend}/{algo}.mp4", category="Videos",
+                     subcategory="{task} {reward} {backend}", labels={"algorithm": "{algo}"}),
+        sheet=report("data/videos/{task}_{reward}_{backend}/{algo}_sheet.png", category="Videos",
+                     subcategory="{task} {reward} {backend}", labels={"algorithm": "{algo}", "figure": "contact sheet"}),
         still="data/videos/{task}_{reward}_{backend}/{algo}.png",
         info="data/videos/{task}_{reward}_{backend}/{algo}_render.json",
     params:
@@ -161,8 +173,9 @@ rule report:
         renders=over("data/videos/{task}_{reward}_{backend}/{algo}_render.json", "algo"),
         code=code("report"),
     output:
-        report="reports/{task}_{reward}.md",
-        figures=directory("reports/{task}_{reward}"),
+        report=report("reports/{task}_{reward}.md", category="Reports", labels={"report": "{task} {reward}"}),
+        figures=report(directory("reports/{task}_{reward}"), patterns=["{name}.png"], category="Figures",
+                       subcategory="{task} {reward}", labels={"figure": "{name}"}),
     params:
         report=flags("report"),
         backend=config["backend"],
@@ -180,3 +193,31 @@ rule report:
         "--episodes {input.episodes} --metrics {input.metrics} --provenance {input.provenance} "
         "--videos {input.videos} --stills {input.stills} --sheets {input.sheets} --renders {input.renders} "
         "--out {output.report} --figures {output.figures} {params.report} > {log} 2>&1"
+
+
+rule compare:
+    input:
+        metrics=variants("data/eval/{task}_{reward}_{backend}/{algo}.json"),
+        provenance=variants("data/eval/{task}_{reward}_{backend}/{algo}_provenance.json"),
+        episodes=variants("data/eval/{task}_{reward}_{backend}/{algo}.parquet"),
+        code=code("compare"),
+    output:
+        report=report("reports/{task}_compare.md", category="Reports", labels={"report": "{task} compare"}),
+        figures=report(directory("reports/{task}_compare"), patterns=["{name}.png"], category="Figures",
+                       subcategory="{task} compare", labels={"figure": "{name}"}),
+    params:
+        compare=flags("compare"),
+        report=flags("report"),
+    log:
+        "logs/compare/{task}.log",
+    benchmark:
+        "benchmarks/out/compare/{task}.tsv"
+    conda:
+        "config/conda.yaml"
+    threads: 1
+    resources:
+        **stages.STAGES["compare"].resources,
+    shell:
+        "python -m pipeline.compare --task {wildcards.task} --metrics {input.metrics} "
+        "--provenance {input.provenance} --episodes {input.episodes} --out {output.report} "
+        "--figures {output.figures} {params.compare} {params.report} > {log} 2>&1"

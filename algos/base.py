@@ -29,7 +29,7 @@ SAFE_STR = re.compile(r"^[A-Za-z0-9_.,:+\-]+$")
 @dataclass(frozen=True)
 class Field:
     """One params.yaml key: its type, valid values and how it reads from a command line."""
-    type: str                   # "int" | "float" | "bool" | "str" | "float|auto"
+    type: str                   # "int" | "float" | "bool" | "str" | "float|auto" | "list" (of safe words)
     choices: tuple = ()         # valid values of a "str" field (empty: any safe token)
     min: float | None = None    # inclusive lower bound for numbers
     max: float | None = None    # inclusive upper bound for numbers
@@ -49,7 +49,8 @@ class Field:
         if self.pattern:
             return self.hint
         kind = {"int": "an integer", "float": "a number (write 3.0e-4, not 3e-4)", "bool": "true or false",
-                "str": "a word of letters, digits and _.,:+-", "float|auto": "a number or auto"}[self.type]
+                "str": "a word of letters, digits and _.,:+-", "float|auto": "a number or auto",
+                "list": "a non-empty list of words of letters, digits and _.:+-"}[self.type]
         bounds = [f">= {self.min}"] if self.min is not None else []
         bounds += [f"<= {self.max}"] if self.max is not None else []
         return kind + (" " + " and ".join(bounds) if bounds else "")
@@ -59,6 +60,9 @@ class Field:
             return isinstance(value, bool)
         if self.type == "float|auto" and value == "auto":
             return True
+        if self.type == "list":
+            return (isinstance(value, list) and len(value) > 0 and len(set(map(str, value))) == len(value)
+                    and all(isinstance(v, str) and SAFE_STR.match(v) and "," not in v for v in value))
         if self.type == "str":
             if self.pattern:
                 return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
@@ -79,6 +83,8 @@ class Field:
             return text.lower() == "true"
         if self.type == "int":
             return int(text)
+        if self.type == "list":
+            return text.split(",")
         if self.type == "float" or (self.type == "float|auto" and text != "auto"):
             return float(text)
         return text

@@ -196,10 +196,17 @@ def log_imports() -> None:
     if not folder:
         return
     root = Path(__file__).resolve().parent.parent
-    files = sorted({str(Path(m.__file__).resolve().relative_to(root)) for m in list(sys.modules.values())
-                    if getattr(m, "__file__", None) and Path(m.__file__).resolve().is_relative_to(root)
-                    and Path(m.__file__).resolve().relative_to(root).parts[0] in ("pipeline", "envs", "algos")})
-    write_json(Path(folder) / f"{os.getpid()}.json", {"argv": sys.argv, "modules": files})
+    files, foreign = set(), set()
+    for name, m in list(sys.modules.items()):
+        if name.split(".")[0] not in ("pipeline", "envs", "algos") or not getattr(m, "__file__", None):
+            continue
+        path = Path(m.__file__).resolve()
+        if path.is_relative_to(root):
+            files.add(str(path.relative_to(root)))
+        else:                   # a project module from another checkout (an editable install)
+            foreign.add(str(path))
+    write_json(Path(folder) / f"{os.getpid()}.json", {"argv": sys.argv, "modules": sorted(files),
+                                                       "foreign": sorted(foreign)})
 
 
 def run_main(main) -> None:

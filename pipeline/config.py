@@ -50,6 +50,9 @@ BLOCKS: dict[str, dict[str, Field]] = {
     # How the train stage runs, not what it learns: a run chunked or not ends with the same weights.
     "train": {"chunk_steps": _pos_int(0), "chunk_retries": _pos_int(0)},
     "report": {"consistency_tolerance": Field("float", min=0.0), "success_threshold": Field("float", min=0.0, max=1.0)},
+    # The variants reports/{task}_compare.md puts side by side: every reward x algorithm x backend
+    # listed, each over `seeds`; the first reward version is the baseline ("before").
+    "compare": {"rewards": Field("list"), "algos": Field("list"), "backends": Field("list")},
 }
 
 
@@ -97,6 +100,8 @@ def format_value(value) -> str:
     """How a value appears on a command line; the same rule DVC uses when it interpolates ${...}."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
     return str(value)
 
 
@@ -163,6 +168,19 @@ def task_reward_problems(task, reward, algo_names=()) -> list[str]:
     return problems
 
 
+def compare_problems(params: dict) -> list[str]:
+    """The compare block names reward versions of the task, algorithms with a block, backends."""
+    from envs import rewards
+    c, problems = params["compare"], []
+    versions = rewards.available(params["task"])
+    for key, valid in (("rewards", versions), ("algos", [a for a in ALGOS if a in params]), ("backends", BACKENDS)):
+        bad = [v for v in c[key] if v not in valid]
+        if bad:
+            problems.append(f"compare.{key}: {', '.join(map(str, bad))} not valid for task {params['task']}; "
+                            f"valid: {', '.join(valid)}")
+    return problems
+
+
 def validate(params: dict, check_envs: bool = True) -> dict:
     """Return params unchanged if valid; otherwise raise ParamsError listing every problem."""
     problems: list[str] = []
@@ -213,6 +231,8 @@ def validate(params: dict, check_envs: bool = True) -> dict:
 
     if check_envs and not any(p.startswith(("task:", "reward:")) for p in problems):
         problems += task_reward_problems(params.get("task"), params.get("reward"), params.get("algos") or ())
+        if not any(p.startswith(("task:", "compare")) for p in problems):
+            problems += compare_problems(params)
     if problems:
         raise ParamsError("invalid params:\n  " + "\n  ".join(problems))
     return params

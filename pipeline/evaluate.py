@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import checkpoints, common
+from pipeline import checkpoints, common, stats
 from pipeline import config as cfg
 
 
@@ -130,6 +130,24 @@ def headline(df: pd.DataFrame, names: list[str]) -> dict:
     return out
 
 
+SEED_KEYS = ("success_rate", "mean_return", "success_at_end_rate", "terminated_rate")
+
+
+def per_seed(df: pd.DataFrame, names: list[str]) -> tuple[dict, dict]:
+    """Each seed's final checkpoint summarised over its evaluation episodes, then each number
+    across seeds (pipeline/stats.py: mean, std, 95% bootstrap interval, IQM from 5 seeds)."""
+    seeds = {}
+    for seed, part in df.groupby("seed"):
+        final = part[part.step == part.step.max()]
+        seeds[str(int(seed))] = {"final_step": int(final.step.max()), "success_rate": float(final.success_once.mean()),
+                                 "mean_return": float(final["return"].mean()),
+                                 "success_at_end_rate": float(final.success_at_end.mean()),
+                                 "terminated_rate": float(final.terminated.mean()),
+                                 **{k: float(final[k].mean()) for k in names}}
+    across = {k: stats.across_seeds([s[k] for s in seeds.values()]) for k in (*SEED_KEYS, *names)}
+    return seeds, across
+
+
 def curve(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     g = df.groupby("step")
     return pd.DataFrame({"step": g.size().index, "mean_return": g["return"].mean().values,
@@ -157,7 +175,9 @@ def main(argv=None) -> int:
     metas = {meta["seed"]: meta for d in args.runs for _, meta in checkpoints.intact(d)[-1:]}
     runs = {d: common.read_json(f"{d}/run.json") for d in args.runs}
     first = next(iter(metas.values()))
-    metrics = {**headline(df, names), "train": training_side(args.runs, ev["episodes"], names),
+    seeds, across = per_seed(df, names)
+    metrics = {**headline(df, names), "per_seed": seeds, "across_seeds": across,
+               "train": training_side(args.runs, ev["episodes"], names),
                "train_chunks": {str(r["seed"]): training_chunks(d, names) for d, r in runs.items()}}
     provenance = {
         "task": args.task, "reward": args.reward, "reward_fingerprint": first["reward_fingerprint"],

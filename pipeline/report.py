@@ -9,9 +9,10 @@ In the devlogs' own formats: a configuration table; per algorithm the evaluation
 (`Mean Reward: m +/- s`, `Success Rate`, then the task's metrics, e.g. `Max Cube Z: m +/- s` for
 lift, forward velocity and distance for walk), a training-vs-evaluation consistency line, a
 per-checkpoint table with improvement over the first checkpoint and the training episodes per
-chunk (devlog 002's table); learning curves; a comparison with other reward versions of the task whose
-evaluation data exists next to ours (read if present, not a dependency: a v11 rerun does not
-rewrite the v19 report); videos and stills; the sanity figures; provenance.
+chunk (devlog 002's table); learning curves (mean across seeds, with a band of one standard
+deviation); videos and stills; the sanity figures; provenance. Every number a seed gives is shown per
+seed and across seeds (mean +/- std, 95% bootstrap interval; pipeline/stats.py). It reads its
+declared inputs only: other reward versions are compared by reports/{task}_compare.md.
 Nothing in it depends on when it was written: the same data gives the same bytes.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline import common  # noqa: E402
+from pipeline import common, stats  # noqa: E402
 from pipeline import config as cfg  # noqa: E402
 
 def label_of(task: str, name: str) -> tuple[str, str]:
@@ -38,12 +39,6 @@ def label_of(task: str, name: str) -> tuple[str, str]:
     import envs.tasks
     metric = envs.tasks.get_task(task).episode_metrics.get(name)
     return (metric.label, metric.fmt) if metric else (name, "{:.3g}")
-
-
-def compare_keys(task: str, names: list[str]) -> list[tuple[str, str, str]]:
-    return ([("Mean Reward", "mean_return", "{:.2f}"), ("Success Rate", "success_rate", "{:.1%}")]
-            + [(*label_of(task, k)[:1], k, label_of(task, k)[1]) for k in names]
-            + [("Terminated", "terminated_rate", "{:.0%}"), ("Final step", "final_step", "{:d}")])
 
 
 def parse_args(argv=None):
@@ -138,36 +133,29 @@ def chunk_table(chunks: list[dict], task: str, names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def seed_curves(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per checkpoint step: the mean over each seed's evaluation episodes, then mean and std across
+    seeds (std 0 with one seed)."""
+    per_seed = df.groupby(["step", "seed"])[column].mean().unstack("seed")
+    return pd.DataFrame({"mean": per_seed.mean(axis=1), "std": per_seed.std(axis=1, ddof=1).fillna(0.0)})
+
+
 def learning_curves(frames: dict[str, pd.DataFrame], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for algo, df in frames.items():
-        g = df.groupby("step")
-        axes[0].plot(g.size().index, g["return"].mean().values, marker="o", label=algo)
-        axes[1].plot(g.size().index, g.success_once.mean().values * 100, marker="o", label=algo)
-    axes[0].set(xlabel="env steps", ylabel="mean eval return", title="Return")
-    axes[1].set(xlabel="env steps", ylabel="eval success (%)", title="Success rate", ylim=(-5, 105))
+    for label, df in frames.items():
+        for ax, column, scale in ((axes[0], "return", 1.0), (axes[1], "success_once", 100.0)):
+            c = seed_curves(df, column) * scale
+            ax.plot(c.index, c["mean"], marker="o", label=f"{label} ({df.seed.nunique()} seeds)")
+            ax.fill_between(c.index, c["mean"] - c["std"], c["mean"] + c["std"], alpha=0.2)
+    axes[0].set(xlabel="env steps", ylabel="mean eval return", title="Return (mean across seeds, +/- 1 std)")
+    axes[1].set(xlabel="env steps", ylabel="eval success (%)", title="Success rate (mean across seeds, +/- 1 std)",
+                ylim=(-5, 105))
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})   # no version stamp: same data, same bytes
     plt.close(fig)
-
-
-def other_rewards(task: str, reward: str, metrics_path: str) -> dict[str, dict]:
-    """{reward version: {algo: metrics}} for this task's other evaluated reward versions."""
-    root = Path(metrics_path).parent.parent
-    found = {}
-    for d in sorted(root.glob(f"{task}_*")):
-        version = d.name[len(task) + 1:]
-        if version == reward or not d.is_dir():
-            continue
-        for f in sorted(d.glob("*_provenance.json")):
-            p = common.read_json(f)
-            metrics = f.with_name(f.name.replace("_provenance.json", ".json"))
-            if p.get("task") == task and metrics.exists():     # lift_* must not match lift_x tasks
-                found.setdefault(version, {})[p["algo"]] = common.read_json(metrics)
-    return found
 
 
 def sanity_line(checks: dict) -> str:
@@ -223,15 +211,21 @@ def main(argv=None) -> int:
 
     # --- summary -----------------------------------------------------------------------------
     names = first_metrics["task_metrics"]
-    md += ["## Summary", "", "| Algorithm | Steps | Mean Reward | Success Rate | "
-           + " | ".join(label_of(args.task, k)[0] for k in names) + " | Solved |", "|---|---:|---:|---:|" + "---:|" * len(names) + "---|"]
+    md += ["## Summary", "", "Final checkpoint of each seed. Across seeds: mean +/- std [95% bootstrap interval "
+           "of the mean over seeds]" + (", and the interquartile mean" if len(first["seeds"]) >= stats.MIN_SEEDS_IQM
+                                         else "") + "; one seed gives no interval.", "",
+           "| Algorithm | Steps | Success per seed | Success across seeds | Mean Reward across seeds | "
+           + " | ".join(label_of(args.task, k)[0] for k in names) + " | Solved |",
+           "|---|---:|---|---|---|" + "---|" * len(names) + "---|"]
     for algo, m in metrics.items():
-        solved = "yes" if m["success_rate"] >= opts["success_threshold"] else "no"
-        md.append(f"| {algo} | {m['final_step']} | {m['mean_return']:.2f} +/- {m['std_return']:.2f} | "
-                  f"{m['success_rate']:.1%} | "
-                  + "".join(f"{label_of(args.task, k)[1].format(m[k])} +/- {label_of(args.task, k)[1].format(m['std_' + k])} | "
-                            for k in names)
-                  + f"{solved} |")
+        per = m["per_seed"]
+        ok, n = stats.solved({s: v["success_rate"] for s, v in per.items()}, opts["success_threshold"])
+        a = m["across_seeds"]
+        md.append(f"| {algo} | {m['final_step']} | "
+                  + ", ".join(f"{s}: {v['success_rate']:.0%}" for s, v in sorted(per.items(), key=lambda kv: int(kv[0])))
+                  + f" | {stats.fmt(a['success_rate'], '{:.0%}')} | {stats.fmt(a['mean_return'])} | "
+                  + "".join(f"{stats.fmt(a[k], label_of(args.task, k)[1])} | " for k in names)
+                  + f"{ok} of {n} seeds |")
     md.append("")
 
     # --- configuration -------------------------------------------------------------------------
@@ -262,23 +256,6 @@ def main(argv=None) -> int:
 
     learning_curves(frames, figs / "learning_curve.png")
     md += ["## Learning curves", "", f"![learning curves]({os.path.relpath(figs / 'learning_curve.png', here)})", ""]
-
-    # --- other reward versions ---------------------------------------------------------------------
-    others = other_rewards(args.task, args.reward, args.metrics[0])
-    if others:
-        versions = sorted(others) + [args.reward]
-        md += ["## Comparison with other reward versions", "",
-               f"Evaluation data of {args.task} with other reward versions found next to this one "
-               "(read at report time; rerun this report after they change).", ""]
-        for algo in metrics:
-            present = [v for v in versions if v == args.reward or algo in others[v]]
-            if len(present) < 2:
-                continue
-            row_of = {v: (metrics[algo] if v == args.reward else others[v][algo]) for v in present}
-            md += [f"**{algo}**", "", "| Metric | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
-            for title, key, fmt in compare_keys(args.task, names):
-                md.append(f"| {title} | " + " | ".join(fmt.format(row_of[v][key]) for v in present) + " |")
-            md.append("")
 
     # --- videos ----------------------------------------------------------------------------------
     renders = {algo: common.read_json(r) for algo, r in zip(metrics, args.renders)}

@@ -84,7 +84,7 @@ def check_report(ws: Path, configfiles=()) -> None:
     print(f"smoke: {report.relative_to(ws)} ok ({len(text)} bytes)")
 
 
-def check_imports(folder: Path) -> None:
+def check_imports(folder: Path, compared: bool) -> None:
     """Every stage that ran loaded only project modules among its declared code deps."""
     from pipeline.stages import STAGES, code_files
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
@@ -95,7 +95,8 @@ def check_imports(folder: Path) -> None:
         undeclared = sorted(set(rec["modules"]) - set(code_files(stage, ident)))
         if undeclared:
             raise SystemExit(f"smoke: stage {stage.name} {ident} imported {undeclared}, which its code deps lack")
-    if not {Path(r["argv"][0]).stem for r in records} >= {s.module for s in STAGES.values()}:
+    expected = {s.module for s in STAGES.values() if "snakemake" in s.tools and (compared or s.name != "compare")}
+    if not {Path(r["argv"][0]).stem for r in records} >= expected:
         raise SystemExit(f"smoke: import records from only {sorted({Path(r['argv'][0]).stem for r in records})}")
     print(f"smoke: {len(records)} stage runs imported only their declared code")
 
@@ -108,7 +109,6 @@ def smoke_snakemake(ws: Path, cores: int, backend: str | None = None, experiment
     sh(["snakemake", "--cores", str(cores), *config], ws, quiet=True, env={IMPORTS_LOG: str(imports)})
     full = time.time() - t
     check_report(ws, configfiles)
-    check_imports(imports)
     if backend and f"{backend} vs mujoco" not in next((ws / "reports").glob("*.md")).read_text():
         raise SystemExit(f"smoke: the report lacks the {backend} vs mujoco parity table")
     t = time.time()
@@ -117,7 +117,31 @@ def smoke_snakemake(ws: Path, cores: int, backend: str | None = None, experiment
     if "Nothing to be done" not in out:
         raise SystemExit("smoke: a second snakemake run was not a no-op:\n" + out)
     sh(["snakemake", "--lint"], ws, quiet=True)
-    return {"snakemake_full_s": round(full, 1), "snakemake_noop_s": round(noop, 2)}
+    timings = {"snakemake_full_s": round(full, 1), "snakemake_noop_s": round(noop, 2)}
+    if not (backend or experiment):
+        timings.update(smoke_compare(ws, config, cores, imports))
+    check_imports(imports, compared=not (backend or experiment))
+    sh(["snakemake", *config, "--report", "report.html"], ws, quiet=True)
+    if (ws / "report.html").stat().st_size < 100_000:
+        raise SystemExit("smoke: snakemake --report wrote a report.html without its figures and videos")
+    return timings
+
+
+def smoke_compare(ws: Path, config: list[str], cores: int, imports: Path) -> dict:
+    """The comparison target builds the variants it lacks (v11's chain), reuses v19's, and writes
+    the before/after table."""
+    t = time.time()
+    out = sh(["snakemake", "--cores", str(cores), "reports/lift_compare.md", *config], ws, quiet=True,
+             env={IMPORTS_LOG: str(imports)})
+    ran = sorted({line.split("rule ")[1].rstrip(":") for line in out.splitlines()
+                  if line.startswith(("rule ", "localrule "))})
+    if ran != ["compare", "evaluate", "train"]:     # v11's chain only: v19's exists
+        raise SystemExit(f"smoke: reports/lift_compare.md ran rules {ran}, expected v11's train and evaluate and compare")
+    text = (ws / "reports/lift_compare.md").read_text()
+    for needle in ("| Metric | v11 | v19 | v19 vs v11 |", "## Per seed", "Success Rate"):
+        if needle not in text:
+            raise SystemExit(f"smoke: reports/lift_compare.md lacks {needle!r}")
+    return {"snakemake_compare_s": round(time.time() - t, 1)}
 
 
 def smoke_dvc(ws: Path) -> dict:
@@ -145,7 +169,7 @@ def smoke_dvc(ws: Path) -> dict:
     sh(git + ["commit", "-q", "-m", "smoke results"], ws, quiet=True)
     out = sh(["dvc", "exp", "run", "-S", "evaluation.episodes=3"], ws, quiet=True)
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
-    if ran != ["evaluate-ppo", "evaluate-sac", "params", "report"]:
+    if ran != ["evaluate-ppo", "evaluate-sac", "headline", "params", "report"]:
         raise SystemExit(f"smoke: dvc exp run -S evaluation.episodes=3 ran {ran}")
     # Params and headline metrics only: code and data hashes make the table unreadable.
     sh(["dvc", "exp", "show", "--no-pager", "--md", "--drop", EXP_SHOW_DROP], ws)
@@ -154,7 +178,78 @@ def smoke_dvc(ws: Path) -> dict:
     sh(["dvc", "plots", "show", "--out", "dvc_plots"], ws, quiet=True)
     if not (ws / "dvc_plots" / "index.html").exists():
         raise SystemExit("smoke: dvc plots show wrote no dvc_plots/index.html")
-    return {"dvc_full_s": round(full, 1), "dvc_noop_s": round(noop, 2)}
+    return {"dvc_full_s": round(full, 1), "dvc_noop_s": round(noop, 2), **smoke_scratch(ws), **smoke_dvc_grid(ws)}
+
+
+def smoke_scratch(ws: Path) -> dict:
+    """Every stage reruns in an empty folder holding only its declared deps (code, data, params
+    file where declared): a forgotten dependency fails here instead of going stale in silence."""
+    from dvc.repo import Repo
+    t = time.time()
+    with Repo(str(ws)) as repo:
+        stages = [(s.name, s.cmd, [d.def_path for d in s.deps], [o.def_path for o in s.outs])
+                  for s in repo.index.stages]
+    for name, cmd, deps, outs in stages:
+        scratch = Path(tempfile.mkdtemp(prefix=f"scratch-{name}-"))
+        try:
+            for dep in deps:
+                src, dst = ws / dep, scratch / dep
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_dir():
+                    shutil.copytree(src, dst, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(src, dst)
+            imports = scratch / ".imports"
+            sh(["bash", "-c", cmd], scratch, quiet=True, env={IMPORTS_LOG: str(imports)})
+            missing = [o for o in outs if not (scratch / o).exists()]
+            foreign = sorted({f for p in imports.glob("*.json") for f in json.loads(p.read_text())["foreign"]})
+            if missing or foreign:
+                raise SystemExit(f"smoke: stage {name} in a folder of its declared deps only: "
+                                 f"outputs missing {missing}; modules loaded from outside it {foreign}")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(f"smoke: {len(stages)} stages ran from their declared deps alone")
+    return {"dvc_scratch_s": round(time.time() - t, 1)}
+
+
+def smoke_dvc_grid(ws: Path) -> dict:
+    """A grid of two reward versions through DVC's queue; `dvc exp show` lists both experiments'
+    headline numbers in the same column (metrics.json, identity as values)."""
+    t = time.time()
+    sh(["dvc", "exp", "run", "--queue", "-S", "reward=v11,v19"], ws, quiet=True)
+    sh(["dvc", "queue", "start", "-j", "2"], ws, quiet=True)
+    deadline = time.time() + 900
+    while True:
+        status = sh(["dvc", "queue", "status"], ws, quiet=True)
+        if not any(w in status for w in ("Queued", "Running")):
+            break
+        if time.time() > deadline:
+            raise SystemExit("smoke: the DVC queue did not finish in 15 minutes:\n" + status)
+        time.sleep(5)
+    if "Failed" in status:
+        raise SystemExit("smoke: a queued DVC experiment failed:\n" + status)
+    values = headline_values(json.loads(sh(["dvc", "exp", "show", "--json"], ws, quiet=True)))
+    if {"v11", "v19"} - set(values):
+        raise SystemExit(f"smoke: dvc exp show has metrics.json:ppo.success_rate for rewards {sorted(values)} only")
+    print(f"smoke: dvc exp show, metrics.json ppo.success_rate by reward: {values}")
+    return {"dvc_grid_s": round(time.time() - t, 1)}
+
+
+def headline_values(tree) -> dict:
+    """{reward: ppo.success_rate} of every experiment in `dvc exp show --json` output."""
+    found = {}
+    if isinstance(tree, dict):
+        data = tree.get("data") if isinstance(tree.get("data"), dict) else tree
+        params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+        metrics = (data.get("metrics") or {}).get("metrics.json", {}).get("data", {})
+        if "reward" in params and "success_rate" in metrics.get("ppo", {}):
+            found[params["reward"]] = metrics["ppo"]["success_rate"]
+        for v in tree.values():
+            found.update(headline_values(v))
+    elif isinstance(tree, list):
+        for v in tree:
+            found.update(headline_values(v))
+    return found
 
 
 def main(argv=None) -> int:

@@ -26,7 +26,9 @@ DIMS = ("algo", "seed")                     # fan-out dimensions, listed by para
 @dataclass(frozen=True)
 class Input:
     path: str
-    over: str | None = None     # "algo" or "seed": one path per listed value, passed space-separated
+    # "algo" or "seed": one path per listed value; "variant": one per (reward, algo, backend) of the
+    # compare block. Passed space-separated.
+    over: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Stage:
     outputs: dict[str, Output] = dc_field(default_factory=dict)
     threads: int = 1
     resources: dict = dc_field(default_factory=dict)
+    # The DAG tools that run it. compare puts side by side variants that DVC keeps in separate
+    # experiments (`dvc exp show` compares those), so it is Snakemake's alone.
+    tools: tuple[str, ...] = ("snakemake", "dvc")
 
     def dvc_name(self, algo: str | None = None, seed: int | None = None) -> str:
         parts = [self.name] + ([algo] if "algo" in self.each else []) + ([f"seed{seed}"] if "seed" in self.each else [])
@@ -122,7 +127,25 @@ RUN = "data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"
 EVAL = "data/eval/{task}_{reward}_{backend}/{algo}"
 VIDEO = "data/videos/{task}_{reward}_{backend}/{algo}"
 
+# DVC runs stages in order and stops at the first that fails, so invalid params (an unknown reward
+# version) are refused by a first stage, `params`, that every other follows. Its output never
+# changes, so it reruns nothing. Snakemake checks the same while it builds its DAG (Snakefile:
+# cfg.validate and the `code` input functions), before any job.
+PARAMS_CHECK = "data/params_ok.json"
+HEADLINE, HEADLINE_PLOTS = "metrics.json", "plots"     # DVC's stable paths (dvc_headline)
+
 STAGES: dict[str, Stage] = {s.name: s for s in [
+    Stage(
+        name="params", module="config", each=(),
+        args="{input.params} --out {output.ok}",
+        params=(),
+        code=("pipeline/config.py",), plugs=("task",),
+        # the reward versions on disk are what an unknown version is checked against
+        inputs={"params": Input("params.yaml"), "rewards": Input("envs/rewards")},
+        outputs={"ok": Output(PARAMS_CHECK)},
+        resources={"mem_mb": 1000, "runtime": 5},
+        tools=("dvc",),
+    ),
     Stage(
         name="sanity", module="sanity", each=(),
         args="--task {task} --backend {backend} --out {output.result}",
@@ -149,8 +172,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         code=("pipeline/evaluate.py",), plugs=("task", "reward", "backend"),
         inputs={"runs": Input(RUN, over="seed")},
         outputs={"episodes": Output(EVAL + ".parquet"),
-                 "metrics": Output(EVAL + ".json", kind="metric"),
-                 "curve": Output(EVAL + "_curve.tsv", kind="plot"),
+                 "metrics": Output(EVAL + ".json"),
+                 "curve": Output(EVAL + "_curve.tsv"),
                  "provenance": Output(EVAL + "_provenance.json")},
         resources={"mem_mb": 3000, "runtime": 60},
     ),
@@ -182,6 +205,20 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         outputs={"report": Output("reports/{task}_{reward}.md", cache=False),
                  "figures": Output("reports/{task}_{reward}", directory=True, cache=False)},
         resources={"mem_mb": 2000, "runtime": 10},
+    ),
+    Stage(
+        name="compare", module="compare", each=(),
+        args="--task {task} --metrics {input.metrics} --provenance {input.provenance} --episodes {input.episodes} "
+             "--out {output.report} --figures {output.figures}",
+        params=("compare", "report"),
+        code=("pipeline/compare.py",), plugs=("task",),
+        inputs={"metrics": Input(EVAL + ".json", over="variant"),
+                "provenance": Input(EVAL + "_provenance.json", over="variant"),
+                "episodes": Input(EVAL + ".parquet", over="variant")},
+        outputs={"report": Output("reports/{task}_compare.md", cache=False),
+                 "figures": Output("reports/{task}_compare", directory=True, cache=False)},
+        resources={"mem_mb": 2000, "runtime": 10},
+        tools=("snakemake",),
     ),
 ]}
 
@@ -262,29 +299,32 @@ def dvc_stage(stage: Stage, params: dict, algo=None, seed=None) -> dict:
     return out
 
 
-# DVC runs stages in order and stops at the first that fails, so invalid params (an unknown reward
-# version) are refused by a first stage that every other follows. Its output never changes, so it
-# reruns nothing. Snakemake checks the same while it builds its DAG (Snakefile: cfg.validate and
-# the `code` input functions), before any job.
-PARAMS_CHECK = "data/params_ok.json"
-
-
-def dvc_params_check() -> dict:
-    code = codedeps.closure(["pipeline/config.py", "envs/rewards/__init__.py"])
-    return {"cmd": f"python -m pipeline.config params.yaml --out {PARAMS_CHECK}",
-            "deps": ["params.yaml"] + code, "outs": [PARAMS_CHECK]}
 
 
 def dvc_pipeline(params: dict) -> dict:
     """All DVC stages for the algos and seeds listed in params (the DAG's shape)."""
-    stages = {"params": dvc_params_check()}
-    for stage in STAGES.values():
+    stages = {}
+    for stage in (s for s in STAGES.values() if "dvc" in s.tools):
         algos = params["algos"] if "algo" in stage.each else [None]
         seeds = params["seeds"] if "seed" in stage.each else [None]
         for algo in algos:
             for seed in seeds:
                 stages[stage.dvc_name(algo, seed)] = dvc_stage(stage, params, algo, seed)
+    stages["headline"] = dvc_headline(params)
     return {"stages": stages}
+
+
+def dvc_headline(params: dict) -> dict:
+    """DVC's last stage: the headline numbers at stable paths (pipeline/headline.py)."""
+    metrics = [_dvc_path(EVAL + ".json", a) for a in params["algos"]]
+    curves = [_dvc_path(EVAL + "_curve.tsv", a) for a in params["algos"]]
+    return {"cmd": "python -m pipeline.headline --task ${task} --reward ${reward} --backend ${backend} "
+                   f"--metrics {' '.join(metrics)} --curves {' '.join(curves)} --out {HEADLINE} --plots {HEADLINE_PLOTS}",
+            "deps": codedeps.closure(["pipeline/headline.py"]) + metrics + curves,
+            "params": ["task", "reward", "backend"],
+            "metrics": [{HEADLINE: {"cache": False}}],
+            "plots": [{f"{HEADLINE_PLOTS}/{a}.tsv": {"x": "step", "y": "success_rate", "cache": False}}
+                      for a in params["algos"]]}
 
 
 class _Attr(dict):
@@ -299,7 +339,8 @@ def smk_wildcard_constraints() -> dict:
     # Tasks are an explicit alternation so that "pick_place_staged" splits into pick_place + staged.
     from envs import rewards
     tasks = rewards.tasks()
-    return {"task": "|".join(sorted(tasks, key=len, reverse=True)), "reward": "[A-Za-z0-9_-]+",
+    # reports/{task}_compare.md is the comparison, not the report of a reward version "compare".
+    return {"task": "|".join(sorted(tasks, key=len, reverse=True)), "reward": r"(?!compare\b)[A-Za-z0-9_-]+",
             "backend": "|".join(cfg.BACKENDS), "algo": "|".join(cfg.ALGOS), "seed": "[0-9]+"}
 
 
@@ -321,6 +362,13 @@ def smk_flags(key: str, config: dict):
     """A params function: the `--key value` flags of one registry params entry; being a param,
     a change of any of its values reruns the rule."""
     return lambda wc: format_flags(expand_key(key, wc.get("algo"), config), config)
+
+
+def smk_variants(path: str, config: dict):
+    """An input function: path for every (reward, algo, backend) of the compare block."""
+    c = config["compare"]
+    return lambda wc: [path.format(task=wc.task, reward=r, algo=a, backend=b)
+                       for r in c["rewards"] for a in c["algos"] for b in c["backends"]]
 
 
 def smk_over(path: str, dim: str, config: dict):

@@ -1,7 +1,9 @@
-"""The report: devlog formats, the consistency flag, reward comparison, byte-for-byte determinism.
+"""The report and the comparison: devlog formats, the consistency flag, per-seed statistics, the
+before/after table, byte-for-byte determinism, no input read that is not declared.
 
 Inputs are small hand-made evaluation files in the stage's own formats (no training needed).
 """
+import itertools
 import json
 import subprocess
 import sys
@@ -13,25 +15,29 @@ from PIL import Image
 from pipeline import evaluate
 
 
-def episodes(algo, returns_by_step, length=300):
+def episodes(algo, returns_by_step, length=300, seeds=(0,)):
+    """Evaluation rows; seed k's returns are the given ones shifted by -100 k at the final step."""
     rows = []
-    for step, rets in returns_by_step.items():
+    last = max(returns_by_step)
+    for seed, (step, rets) in itertools.product(seeds, returns_by_step.items()):
         for i, r in enumerate(rets):
-            rows.append({"algo": algo, "seed": 0, "step": step, "episode": i, "return": r, "episode_len": length,
+            r = r - 100.0 * seed * (step == last)
+            rows.append({"algo": algo, "seed": seed, "step": step, "episode": i, "return": r, "episode_len": length,
                          "success_once": r > 500, "success_at_end": r > 500, "terminated": False,
                          "max_cube_z": 0.08 if r > 500 else 0.013,
                          "grasp_steps": 120 if r > 500 else 0, "reward/reach": r / 2, "reward/lift": r / 2})
     return pd.DataFrame(rows)
 
 
-def write_inputs(root, reward, train_len, train_return):
-    ev = root / "data" / "eval" / f"lift_{reward}"
-    vid = root / "data" / "videos" / f"lift_{reward}"
+def write_inputs(root, reward, train_len, train_return, seeds=(0,), final=(850.0, 854.4)):
+    ev = root / "data" / "eval" / f"lift_{reward}_mujoco"
+    vid = root / "data" / "videos" / f"lift_{reward}_mujoco"
     ev.mkdir(parents=True)
     vid.mkdir(parents=True)
-    df = episodes("ppo", {0: [10.0, 12.0], 50000: [400.0, 600.0], 100000: [850.0, 854.4]})
+    df = episodes("ppo", {0: [10.0, 12.0], 50000: [400.0, 600.0], 100000: list(final)}, seeds=seeds)
     df.to_parquet(ev / "ppo.parquet")
-    metrics = {**evaluate.headline(df, ["max_cube_z", "grasp_steps"]),
+    per_seed, across = evaluate.per_seed(df, ["max_cube_z", "grasp_steps"])
+    metrics = {**evaluate.headline(df, ["max_cube_z", "grasp_steps"]), "per_seed": per_seed, "across_seeds": across,
                "train": {"episodes": 20, "mean_return": train_return, "mean_episode_len": train_len,
                          "success_rate": 1.0, "max_cube_z": 0.08, "grasp_steps": 120.0},
                # training episodes between checkpoints, as evaluate.training_chunks writes them
@@ -44,13 +50,13 @@ def write_inputs(root, reward, train_len, train_return):
                     "max_return": 900.0, "mean_episode_len": 300.0, "success_rate": 1.0, "terminated_rate": 0.0,
                     "max_cube_z": 0.08, "grasp_steps": 120.0}]}}
     (ev / "ppo.json").write_text(json.dumps(metrics))
-    prov = {"task": "lift", "reward": reward, "reward_fingerprint": "ab" * 32, "algo": "ppo", "seeds": [0],
+    prov = {"task": "lift", "reward": reward, "reward_fingerprint": "ab" * 32, "algo": "ppo", "seeds": list(seeds),
             "git_commit": "deadbeef", "versions": {"torch": "2.13.0"}, "hparams": {"learning_rate": 0.0003},
-            "env": {"max_episode_steps": 300, "domain_randomization": True, "obs_mode": "state"},
+            "env": {"max_episode_steps": 300, "domain_randomization": True, "obs_mode": "state", "backend": "mujoco"},
             # what the policy was trained on, as pipeline/evaluate.py records it
             "trained_env": {"max_episode_steps": 300, "domain_randomization": True, "obs_mode": "state"},
-            "train_wall_s": {"0": 1200.0},
-            "train_env_steps_per_s": {"0": 83.3}, "eval_wall_s": 12.0,
+            "train_wall_s": {str(s): 1200.0 for s in seeds},
+            "train_env_steps_per_s": {str(s): 83.3 for s in seeds}, "eval_wall_s": 12.0,
             "evaluation": {"episodes": 2, "deterministic": True, "seed": 1000}}
     (ev / "ppo_provenance.json").write_text(json.dumps(prov))
     (vid / "ppo.mp4").write_bytes(b"")
@@ -104,11 +110,61 @@ def test_flags_a_devlog_000_gap(tmp_path):
     assert "episode length 52.5 vs 300.0" in text
 
 
-def test_compares_other_reward_versions(tmp_path):
+def test_summary_gives_each_seed_and_the_spread_across_seeds(tmp_path):
+    args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0, seeds=(0, 1, 2),
+                        final=(600.0, 900.0))
+    text = report(args, tmp_path)
+    # seed k's final returns are 600 - 100k and 900 - 100k: success (> 500) 100%, 50%, 50%
+    assert "| ppo | 100000 | 0: 100%, 1: 50%, 2: 50% | 67% +/- 29%" in text
+    assert "| 1 of 3 seeds |" in text, "solved (>= 80%) on one seed of three"
+    assert "Mean Reward across seeds" in text and "650.00 +/- 100.00 [" in text
+
+
+def test_report_reads_no_other_reward_version(tmp_path):
+    """Another reward version's evaluation data next to ours changes nothing: the report reads its
+    declared inputs only (reports/{task}_compare.md compares versions)."""
+    args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0)
+    alone = report(args, tmp_path)
     write_inputs(tmp_path, "v11", train_len=300.0, train_return=840.0)
-    text = report(write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0), tmp_path)
-    assert "## Comparison with other reward versions" in text
-    assert "| Metric | v11 | v19 |" in text
+    assert report(args, tmp_path) == alone
+
+
+def compare_args(root, rewards, seeds):
+    files = {"metrics": [], "provenance": [], "episodes": []}
+    for r in rewards:
+        ev = root / "data" / "eval" / f"lift_{r}_mujoco"
+        files["metrics"].append(ev / "ppo.json")
+        files["provenance"].append(ev / "ppo_provenance.json")
+        files["episodes"].append(ev / "ppo.parquet")
+    return ["--task", "lift", *[a for k, v in files.items() for a in (f"--{k}", *v)],
+            "--out", root / "reports" / "lift_compare.md", "--figures", root / "reports" / "lift_compare",
+            "--compare.rewards", ",".join(rewards), "--compare.algos", "ppo", "--compare.backends", "mujoco",
+            "--report.consistency_tolerance", "0.25", "--report.success_threshold", "0.8"]
+
+
+def compare(args, cwd):
+    proc = subprocess.run([sys.executable, "-m", "pipeline.compare", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return (cwd / "reports" / "lift_compare.md").read_text()
+
+
+def test_compare_marks_a_change_only_where_intervals_do_not_overlap(tmp_path):
+    write_inputs(tmp_path, "v11", 300.0, 840.0, seeds=(0, 1, 2), final=(100.0, 120.0))    # never succeeds
+    write_inputs(tmp_path, "v19", 300.0, 840.0, seeds=(0, 1, 2), final=(900.0, 950.0))    # always succeeds
+    text = compare(compare_args(tmp_path, ["v11", "v19"], 3), tmp_path)
+    assert "| Metric | v11 | v19 | v19 vs v11 |" in text
+    assert "| Success Rate | 0% +/- 0% [0%, 0%] | 100% +/- 0% [100%, 100%] | **+100%** |" in text
+    assert "| v19/ppo/mujoco | 100% (925.0) | 100% (825.0) | 100% (725.0) | 3 of 3 seeds |" in text
+    assert compare(compare_args(tmp_path, ["v11", "v19"], 3), tmp_path) == text, "same data, same bytes"
+
+
+def test_compare_says_when_one_seed_cannot_tell(tmp_path):
+    write_inputs(tmp_path, "v11", 300.0, 840.0, final=(100.0, 120.0))
+    write_inputs(tmp_path, "v19", 300.0, 840.0, final=(900.0, 950.0))
+    text = compare(compare_args(tmp_path, ["v11", "v19"], 1), tmp_path)
+    assert "**One seed: no interval" in text
+    assert "+100% (too few seeds to tell)" in text
 
 
 def test_shows_backend_parity_when_the_sanity_stage_measured_it(tmp_path):

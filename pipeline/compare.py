@@ -1,0 +1,149 @@
+"""Stage `compare`: reports/{task}_compare.md, the variants of params.yaml's `compare:` block side by
+side, across seeds, from their evaluation outputs (declared inputs, so a change to one variant
+reruns its chain and this report, and nothing else).
+
+    python -m pipeline.compare --task lift --metrics data/eval/lift_v11_mujoco/ppo.json ... \
+        --provenance ... --episodes ... --out reports/lift_compare.md --figures reports/lift_compare \
+        --compare.rewards v11,v19 --compare.algos ppo --compare.backends mujoco --report.success_threshold 0.8 ...
+
+The devlogs' before/after tables: per algorithm and backend, one column per reward version (the
+first listed is the baseline), each cell the across-seed mean +/- std [95% bootstrap interval]; a
+change is marked only where the intervals do not overlap, and the table says so when there are too
+few seeds to tell. Then the same across algorithms and backends, each seed's own numbers, how many
+seeds cleared the success bar, and learning curves (mean across seeds, +/- 1 std).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import common, stats
+from pipeline.report import label_of, learning_curves
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", required=True)
+    for name in ("metrics", "provenance", "episodes"):
+        ap.add_argument(f"--{name}", nargs="+", required=True, help="one per variant, in the same order")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--figures", required=True)
+    common.add_block_args(ap, "compare", "report")
+    return ap.parse_args(argv)
+
+
+def variants(compare: dict) -> list[tuple[str, str, str]]:
+    """(reward, algo, backend) of every compared variant, in the order their inputs are listed."""
+    return list(itertools.product(compare["rewards"], compare["algos"], compare["backends"]))
+
+
+def change(base: dict, other: dict, f: str) -> str:
+    if base["mean"] is None or other["mean"] is None:
+        return "n/a"
+    delta = other["mean"] - base["mean"]
+    verdict = stats.differs(base, other)
+    text = ("+" if delta >= 0 else "-") + f.format(abs(delta))
+    if verdict is None:
+        return text + " (too few seeds to tell)"
+    return f"**{text}**" if verdict else f"{text} (intervals overlap)"
+
+
+def rows(task: str, names: list[str]) -> list[tuple[str, str, str]]:
+    return ([("Success Rate", "success_rate", "{:.0%}"), ("Mean Reward", "mean_return", "{:.2f}")]
+            + [(label_of(task, k)[0], k, label_of(task, k)[1]) for k in names]
+            + [("Terminated", "terminated_rate", "{:.0%}")])
+
+
+def table(columns: dict[str, dict], task: str, names: list[str], baseline: str | None) -> list[str]:
+    """Metric rows x variant columns of across-seed statistics; with a baseline, a change column per
+    other variant."""
+    others = [c for c in columns if c != baseline] if baseline else []
+    lines = ["| " + " | ".join(["Metric", *columns, *(f"{c} vs {baseline}" for c in others)]) + " |",
+             "|---|" + "---|" * (len(columns) + len(others))]
+    for title, key, f in rows(task, names):
+        cells = [stats.fmt(m["across_seeds"][key], f) for m in columns.values()]
+        diffs = [change(columns[baseline]["across_seeds"][key], columns[c]["across_seeds"][key], f) for c in others]
+        lines.append("| " + " | ".join([title, *cells, *diffs]) + " |")
+    return lines
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    compare, bar = common.block(args, "compare"), common.block(args, "report")["success_threshold"]
+    keys = variants(compare)
+    if not len(keys) == len(args.metrics) == len(args.provenance) == len(args.episodes):
+        raise common.StageError(f"{len(keys)} variants in compare, but {len(args.metrics)} metrics files")
+    data = {}
+    for key, m_path, p_path, e_path in zip(keys, args.metrics, args.provenance, args.episodes):
+        p = common.read_json(p_path)
+        if (p["task"], p["reward"], p["algo"]) != (args.task, key[0], key[1]) or p["env"]["backend"] != key[2]:
+            raise common.StageError(f"{p_path} holds {p['task']}/{p['reward']}/{p['algo']}/{p['env']['backend']}, "
+                                    f"expected {args.task}/{'/'.join(key)}")
+        data[key] = {**common.read_json(m_path), "provenance": p, "episodes": pd.read_parquet(e_path)}
+    names = next(iter(data.values()))["task_metrics"]
+    seeds = sorted({s for d in data.values() for s in d["per_seed"]}, key=int)
+    out, figs = Path(args.out), Path(args.figures)
+    if figs.exists():
+        shutil.rmtree(figs)
+    figs.mkdir(parents=True)
+
+    md = [f"# {args.task}: {', '.join(compare['rewards'])} x {', '.join(compare['algos'])} x "
+          f"{', '.join(compare['backends'])}", "",
+          "Generated by `pipeline/compare.py` from the evaluation outputs of every variant; do not edit. "
+          f"Each number is over seeds {', '.join(seeds)}: the final checkpoint of each seed, then mean +/- std "
+          "[95% bootstrap interval of the mean over seeds]. A change is **bold** only where the two "
+          "intervals do not overlap.", ""]
+    if len(seeds) < 2:
+        md += ["**One seed: no interval, so no difference below can be told apart from seed-to-seed "
+               "variation.**", ""]
+    baseline = compare["rewards"][0]
+    md += ["## Reward versions", ""]
+    for algo, backend in itertools.product(compare["algos"], compare["backends"]):
+        md += [f"### {algo} on {backend}", ""]
+        md += table({r: data[(r, algo, backend)] for r in compare["rewards"]}, args.task, names,
+                    baseline if len(compare["rewards"]) > 1 else None) + [""]
+    for title, axis, values in (("Algorithms", 1, compare["algos"]), ("Backends", 2, compare["backends"])):
+        if len(values) < 2:
+            continue
+        md += [f"## {title}", ""]
+        for fixed in itertools.product(*[v for i, v in enumerate((compare["rewards"], compare["algos"],
+                                                                  compare["backends"])) if i != axis]):
+            def key_of(v):
+                k = list(fixed)
+                k.insert(axis, v)
+                return tuple(k)
+            md += [f"### {' / '.join(fixed)}", ""]
+            md += table({v: data[key_of(v)] for v in values}, args.task, names, values[0]) + [""]
+
+    md += ["## Per seed", "", f"Success rate and mean reward of each seed's final checkpoint; solved: success "
+           f">= {bar:.0%}.", "", "| Variant | " + " | ".join(f"seed {s}" for s in seeds) + " | Solved |",
+           "|---|" + "---:|" * len(seeds) + "---|"]
+    for key, d in data.items():
+        per = d["per_seed"]
+        ok, n = stats.solved({s: v["success_rate"] for s, v in per.items()}, bar)
+        md.append(f"| {'/'.join(key)} | " + " | ".join(
+            f"{per[s]['success_rate']:.0%} ({per[s]['mean_return']:.1f})" if s in per else "" for s in seeds)
+            + f" | {ok} of {n} seeds |")
+    md.append("")
+    learning_curves({"/".join(k): d["episodes"] for k, d in data.items()}, figs / "learning_curve.png")
+    md += ["## Learning curves", "", f"![learning curves]({os.path.relpath(figs / 'learning_curve.png', out.parent)})", ""]
+    md += ["## Provenance", "", "| Variant | Reward code | Commit | Final step | Train wall time per seed |",
+           "|---|---|---|---:|---|"]
+    for key, d in data.items():
+        p = d["provenance"]
+        walls = ", ".join(f"{s}: {w:.0f} s" for s, w in sorted(p["train_wall_s"].items(), key=lambda kv: int(kv[0])))
+        md.append(f"| {'/'.join(key)} | {p['reward_fingerprint'][:12]} | {p['git_commit'][:12]} | "
+                  f"{d['final_step']} | {walls} |")
+    md.append("")
+    out.write_text("\n".join(md))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    common.run_main(main)
