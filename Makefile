@@ -1,6 +1,7 @@
 # The two commands:   make setup && make report     (a trained lift policy and reports/lift_v19.md)
 # Tests and CI:       make test                     (fast tests, then the whole DAG on config/smoke.yaml
-#                                                    through Snakemake and DVC, in throwaway copies)
+#                                                    through Snakemake and DVC, in throwaway copies, and
+#                                                    on a local SLURM cluster it brings up and stops)
 VENV    := .venv
 PY      := $(VENV)/bin/python
 CORES   ?= 2
@@ -28,6 +29,7 @@ test: setup
 	$(PY) -m pipeline.smoke --cores $(CORES)
 	$(PY) -m pipeline.smoke --tool snakemake --backend genesis --cores $(CORES)
 	$(PY) -m pipeline.smoke --tool snakemake --experiment config/walk.yaml --cores $(CORES)
+	$(PY) -m pipeline.smoke_slurm
 
 test-slow: setup
 	$(PY) -m pytest -m slow

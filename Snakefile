@@ -97,6 +97,7 @@ rule train:
     threads: 1
     resources:
         **stages.STAGES["train"].resources,
+        gpu=stages.smk_gpu(config),
     shell:
         "python -m pipeline.train --task {wildcards.task} --reward {wildcards.reward} --backend {wildcards.backend} "
         "--algo {wildcards.algo} --seed {wildcards.seed} --sanity {input.sanity} --out {output.run} --threads {threads} "

@@ -125,3 +125,24 @@ def resumable(run_dir, identity: dict, quiet: bool = False):
         if not quiet:
             common.warn(f"cannot resume from {path.name}: {', '.join(bad)} missing or corrupt; trying the one before")
     return None
+
+
+def final_weights(run_dir) -> dict:
+    """name -> tensor of every network weight of a run's latest checkpoint (SB3's policy.pth in its
+    zip, or DrQ-v2's agent), to compare two runs bit for bit."""
+    import io
+    import zipfile
+
+    import torch
+    path, _ = intact(run_dir, quiet=True)[-1]
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as z:
+            return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)
+    agent = torch.load(path, weights_only=False)["agent"]
+    return {f"{part}.{k}": v for part, sd in agent.items() if isinstance(sd, dict)
+            for k, v in sd.items() if torch.is_tensor(v)}
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    import torch
+    return a.keys() == b.keys() and len(a) > 0 and all(torch.equal(a[k], b[k]) for k in a)

@@ -214,6 +214,8 @@ def run_main(main) -> None:
     inf in observations, rewards or the simulation, with the env and step) into one line."""
     import atexit
     atexit.register(log_imports)
+    if os.environ.get("SLURM_JOB_ID"):      # where the job ran, in its log
+        print(f"slurm job {os.environ['SLURM_JOB_ID']} on {platform.node()}", flush=True)
     try:
         sys.exit(main())
     except (StageError, cfg.ParamsError, FloatingPointError) as e:

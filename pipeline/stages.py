@@ -364,6 +364,12 @@ def smk_flags(key: str, config: dict):
     return lambda wc: format_flags(expand_key(key, wc.get("algo"), config), config)
 
 
+def smk_gpu(config: dict):
+    """A resource function: 1 GPU for a DrQ-v2 run on drqv2.device cuda, else none (a cluster
+    executor maps it to --gpus)."""
+    return lambda wc: int(wc.algo == "drqv2" and config.get("drqv2", {}).get("device") == "cuda")
+
+
 def smk_variants(path: str, config: dict):
     """An input function: path for every (reward, algo, backend) of the compare block."""
     c = config["compare"]

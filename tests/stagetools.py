@@ -56,20 +56,10 @@ def checkpoint_steps(algo, total, every=128):
 
 def final_weights(run: Path) -> dict:
     """name -> tensor of every network weight in a finished run's last checkpoint (SB3 or DrQ-v2)."""
-    import io
-    import zipfile
-
-    import torch
     from pipeline import checkpoints
-    path, _ = checkpoints.intact(run)[-1]
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as z:
-            return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)
-    agent = torch.load(path, weights_only=False)["agent"]
-    return {f"{part}.{k}": v for part, sd in agent.items() if isinstance(sd, dict)
-            for k, v in sd.items() if torch.is_tensor(v)}
+    return checkpoints.final_weights(run)
 
 
 def same_weights(a: dict, b: dict) -> bool:
-    import torch
-    return a.keys() == b.keys() and len(a) > 0 and all(torch.equal(a[k], b[k]) for k in a)
+    from pipeline import checkpoints
+    return checkpoints.same_weights(a, b)
