@@ -143,10 +143,12 @@ def seed_curves(df: pd.DataFrame, column: str) -> pd.DataFrame:
 def learning_curves(frames: dict[str, pd.DataFrame], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, df in frames.items():
-        for ax, column, scale in ((axes[0], "return", 1.0), (axes[1], "success_once", 100.0)):
+        for ax, column, scale, bounds in ((axes[0], "return", 1.0, (None, None)),
+                                          (axes[1], "success_once", 100.0, (0.0, 100.0))):
             c = seed_curves(df, column) * scale
             ax.plot(c.index, c["mean"], marker="o", label=f"{label} ({df.seed.nunique()} seeds)")
-            ax.fill_between(c.index, c["mean"] - c["std"], c["mean"] + c["std"], alpha=0.2)
+            band = (c["mean"] - c["std"]).clip(lower=bounds[0]), (c["mean"] + c["std"]).clip(upper=bounds[1])
+            ax.fill_between(c.index, *band, alpha=0.2)
     axes[0].set(xlabel="env steps", ylabel="mean eval return", title="Return (mean across seeds, +/- 1 std)")
     axes[1].set(xlabel="env steps", ylabel="eval success (%)", title="Success rate (mean across seeds, +/- 1 std)",
                 ylim=(-5, 105))
