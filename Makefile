@@ -48,7 +48,7 @@ dvc-report: setup
 	$(PY) -m pipeline.dvcgen --check || (echo "dvc.yaml is stale: run make dvc.yaml" && exit 1)
 	dvc repro
 
-# Regenerate dvc.yaml from pipeline/stages.py after changing algos/seeds or adding files under envs/.
+# Regenerate dvc.yaml from pipeline/stages.py after changing task, algos or seeds, or what a stage imports.
 dvc.yaml:
 	$(PY) -m pipeline.dvcgen
 
