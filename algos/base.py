@@ -112,6 +112,7 @@ class Trainer(ABC):
     # False: save() writes a whole state, kept per checkpoint (the two latest), so a damaged one
     # falls back to the one before. True: save() adds to one state folder, latest checkpoint only.
     keeps_one_state = False
+    num_envs: int                   # envs stepped together (the loop's progress grain)
     episodes: list[dict]
 
     @property

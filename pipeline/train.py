@@ -121,7 +121,6 @@ def loop(run: Run, trainer, resume, stop_at, interrupted) -> int:
     end = min(run.total, stop_at if stop_at is not None else run.total)
 
     writer = SummaryWriter(str(run.out / "tb" / run.algo))
-    logged = []      # episodes already written to TensorBoard
 
     def checkpoint():
         episodes = trainer.episode_log()
@@ -138,7 +137,7 @@ def loop(run: Run, trainer, resume, stop_at, interrupted) -> int:
     else:
         checkpoint()            # the untrained policy: the baseline every later checkpoint improves on
     start = trainer.global_step
-    logged.append(len(trainer.episode_log()))
+    logged = len(trainer.episode_log())      # episodes already written to TensorBoard
     bar = tqdm(total=run.total, initial=start, unit="step", mininterval=5.0, desc=f"{run.algo} seed{run.seed}")
     while trainer.global_step < end and not interrupted():
         before = trainer.global_step
@@ -148,11 +147,11 @@ def loop(run: Run, trainer, resume, stop_at, interrupted) -> int:
         for k, v in trainer.losses().items():
             writer.add_scalar(f"train/{k}", v, trainer.global_step)
         episodes = trainer.episode_log()
-        for row in episodes[logged[-1]:]:     # success, the task's metrics, reward terms
+        for row in episodes[logged:]:     # success, the task's metrics, reward terms
             for k, v in row.items():
                 if k not in ("global_step", "env"):
                     writer.add_scalar(f"rollout/{k}", float(v), row["global_step"])
-        logged.append(len(episodes))
+        logged = len(episodes)
         if trainer.global_step >= grid or trainer.global_step >= end or interrupted():
             checkpoint()
     bar.close()
