@@ -99,6 +99,11 @@ down() {
         fi
         rm -f "$file"
     done
+    # Without a controller, every SLURM client (the executor plugin runs `scontrol show config` when
+    # Snakemake starts) waits ~9 s on a configured cluster: leave the machine unconfigured again.
+    if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$STATE/slurm.conf" ]; then
+        rm -f /etc/slurm/slurm.conf
+    fi
     [ "${1:-}" = quiet ] || echo "local SLURM down"
 }
 
