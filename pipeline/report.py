@@ -296,7 +296,7 @@ def main(argv=None) -> int:
     for algo, m in metrics.items():
         p = m["provenance"]
         walls = ", ".join(f"seed {s}: {w:.0f} s ({p['train_env_steps_per_s'][s]:.0f} steps/s)"
-                          for s, w in sorted(p["train_wall_s"].items()))
+                          for s, w in sorted(p["train_wall_s"].items(), key=lambda kv: int(kv[0])))
         md.append(f"| Wall time {algo} | train {walls}; evaluate {p['eval_wall_s']:.0f} s; "
                   f"render {renders[algo]['wall_s']:.0f} s |")
     md.append(f"| Wall time sanity | {sanity.get('seconds', float('nan')):.0f} s |")
