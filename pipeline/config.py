@@ -14,7 +14,6 @@ import argparse
 import copy
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml

@@ -73,37 +73,24 @@ PLUGS = {
     "reward": "envs/rewards/{task}/{reward}.py",
     "task_rewards": "envs/rewards/{task}/__init__.py",     # a task's shared reward terms
     "backend": "envs/backends/{backend}.py",
-    # The task's own reward version for the sanity check (whatever the experiment's reward is).
-    "default_reward": "envs/rewards/{task}/{default_reward}.py",
 }
-
-
-def default_reward(task: str) -> str:
-    from envs.tasks import get_task
-    return get_task(task).default_reward
 
 
 def code_files(stage: "Stage", ident: dict, template: dict | None = None) -> list[str]:
     """A stage instance's code deps for identity values `ident` (task, reward, backend, algo).
     With `template` (the identity as DVC placeholders), plug files are written as templates."""
-    ident = dict(ident)
-    if "default_reward" in stage.plugs:
-        ident["default_reward"] = default_reward(ident["task"])
     entries = list(stage.code) + [PLUGS[k].format(**ident) for k in stage.plugs]
     if "algo" in stage.each:
         entries.append(str(codedeps.module_file(algos.ALGOS[ident["algo"]]).relative_to(codedeps.ROOT)))
     files = codedeps.closure(entries)
     if template is None:
         return files
-    # The default reward stays concrete: it is the task's, not a params value.
     concrete = {PLUGS[k].format(**ident): PLUGS[k].format(**{**ident, **template})
-                for k in (*stage.plugs, "task_rewards") if k != "default_reward"}
+                for k in (*stage.plugs, "task_rewards")}
     out = []
     for f in files:
         if f in concrete:
             f = concrete[f]
-        elif f in entries:      # named by the stage itself (the task's default reward)
-            pass
         elif f.startswith(("envs/tasks/", "envs/rewards/", "envs/backends/")) and _is_plug_file(f):
             raise ValueError(f"{stage.name}: {f} is imported by the code of {ident}, but it belongs to "
                              "another task, reward version or backend; move what is shared into "

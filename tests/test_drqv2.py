@@ -3,7 +3,6 @@
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_drqv2.py          (~3 min on 1 core)
      add -m "not slow" to skip the learning tests.
 """
-import dataclasses
 import os
 import sys
 from pathlib import Path

@@ -23,7 +23,6 @@ def test_checkpoints_carry_provenance(ppo_run):
     found = checkpoints.intact(ppo_run)
     assert [m["global_step"] for _, m in found] == checkpoint_steps("ppo", PPO_TOTAL) == [0, 256, 512]
     meta = found[-1][1]
-    import envs
     assert meta["task"] == "lift" and meta["reward"] == "v19" and meta["algo"] == "ppo" and meta["seed"] == 0
     assert meta["reward_fingerprint"] == common.reward_fingerprint("lift", "v19")
     assert meta["hparams"]["total_timesteps"] == PPO_TOTAL and meta["env"]["max_episode_steps"] == 50
@@ -116,7 +115,6 @@ def test_drqv2_checkpoints_carry_provenance(drqv2_run):
     assert [m["global_step"] for _, m in found] == checkpoint_steps("drqv2", 256) == [0, 128, 256]
     assert all(path.suffix == ".pt" and path.exists() for path, _ in found)
     meta = found[-1][1]
-    import envs
     assert meta["task"] == "lift" and meta["reward"] == "v19" and meta["algo"] == "drqv2" and meta["seed"] == 0
     assert meta["reward_fingerprint"] == common.reward_fingerprint("lift", "v19")
     assert meta["hparams"]["total_timesteps"] == 256 and meta["hparams"]["preset"] == "cpu"
