@@ -24,6 +24,7 @@ from typing import Callable, Iterable, Protocol
 # Values end up on shell command lines (the DAG tools pass every parameter as an argument), so
 # strings are restricted to characters that need no quoting.
 SAFE_STR = re.compile(r"^[A-Za-z0-9_.,:+\-]+$")
+LIST_ITEM = re.compile(r"^[A-Za-z0-9_.:+\-/]+$")   # no comma: a list goes on a command line comma-joined
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Field:
             return self.hint
         kind = {"int": "an integer", "float": "a number (write 3.0e-4, not 3e-4)", "bool": "true or false",
                 "str": "a word of letters, digits and _.,:+-", "float|auto": "a number or auto",
-                "list": "a non-empty list of words of letters, digits and _.:+-"}[self.type]
+                "list": "a non-empty list of words of letters, digits and _.:+-/"}[self.type]
         bounds = [f">= {self.min}"] if self.min is not None else []
         bounds += [f"<= {self.max}"] if self.max is not None else []
         return kind + (" " + " and ".join(bounds) if bounds else "")
@@ -62,7 +63,7 @@ class Field:
             return True
         if self.type == "list":
             return (isinstance(value, list) and len(value) > 0 and len(set(map(str, value))) == len(value)
-                    and all(isinstance(v, str) and SAFE_STR.match(v) and "," not in v for v in value))
+                    and all(isinstance(v, str) and LIST_ITEM.match(v) for v in value))
         if self.type == "str":
             if self.pattern:
                 return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None

@@ -37,7 +37,8 @@ def add_block_args(parser: argparse.ArgumentParser, *blocks: str, required: bool
             group = parser.add_argument_group(f"params: {block}")
             for name, f in cfg.BLOCKS[block].items():
                 group.add_argument(f"--{block}.{name}", dest=f"{block}.{name}", type=f.parse,
-                                   required=required, metavar=f.type.upper(), help=f.describe())
+                                   required=required and not f.optional, metavar=f.type.upper(),
+                                   help=f.describe())
         else:
             f = cfg.SCALARS[block]
             parser.add_argument(f"--{block}", dest=block, type=f.parse, required=required, help=f.describe())

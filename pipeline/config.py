@@ -49,9 +49,11 @@ BLOCKS: dict[str, dict[str, Field]] = {
     # How the train stage runs, not what it learns: a run chunked or not ends with the same weights.
     "train": {"chunk_steps": _pos_int(0), "chunk_retries": _pos_int(0)},
     "report": {"consistency_tolerance": Field("float", min=0.0), "success_threshold": Field("float", min=0.0, max=1.0)},
-    # The variants reports/{task}_compare.md puts side by side: every reward x algorithm x backend
-    # listed, each over `seeds`; the first reward version is the baseline ("before").
-    "compare": {"rewards": Field("list"), "algos": Field("list"), "backends": Field("list")},
+    # The variants reports/{task}_compare.md puts side by side, each over `seeds`: every reward x
+    # algorithm x backend listed, the first reward version the baseline ("before"); or, where `pairs`
+    # lists "reward/algo" pairs, those pairs (the first the baseline) x backends instead.
+    "compare": {"rewards": Field("list"), "algos": Field("list"), "backends": Field("list"),
+                "pairs": Field("list", optional=True)},
 }
 
 
@@ -167,16 +169,34 @@ def task_reward_problems(task, reward, algo_names=()) -> list[str]:
     return problems
 
 
+def compare_variants(compare: dict) -> list[tuple[str, str, str]]:
+    """(reward, algo, backend) of every variant the compare block names, in report order."""
+    if compare.get("pairs"):
+        pairs = [tuple(p.split("/", 1)) for p in compare["pairs"]]
+    else:
+        pairs = [(r, a) for r in compare["rewards"] for a in compare["algos"]]
+    return [(r, a, b) for r, a in pairs for b in compare["backends"]]
+
+
 def compare_problems(params: dict) -> list[str]:
-    """The compare block names reward versions of the task, algorithms with a block, backends."""
+    """The compare block names reward versions of the task, algorithms with a block, backends; each
+    pair is "reward/algo" of those, the algorithm able to train on the reward."""
     from envs import rewards
-    c, problems = params["compare"], []
-    versions = rewards.available(params["task"])
-    for key, valid in (("rewards", versions), ("algos", [a for a in ALGOS if a in params]), ("backends", BACKENDS)):
-        bad = [v for v in c[key] if v not in valid]
+    c, problems, task = params["compare"], [], params["task"]
+    versions = rewards.available(task)
+    valid = {"rewards": versions, "algos": [a for a in ALGOS if a in params], "backends": BACKENDS}
+    for key in ("rewards", "algos", "backends"):
+        bad = [v for v in c[key] if v not in valid[key]]
         if bad:
-            problems.append(f"compare.{key}: {', '.join(map(str, bad))} not valid for task {params['task']}; "
-                            f"valid: {', '.join(valid)}")
+            problems.append(f"compare.{key}: {', '.join(map(str, bad))} not valid for task {task}; "
+                            f"valid: {', '.join(valid[key])}")
+    for pair in c.get("pairs") or []:
+        reward, _, algo = pair.partition("/")
+        if reward not in versions or algo not in valid["algos"]:
+            problems.append(f"compare.pairs: {pair!r} is not reward/algo; valid rewards for task {task}: "
+                            f"{', '.join(versions)}; valid algos: {', '.join(valid['algos'])}")
+        else:
+            problems += [f"compare.pairs {pair}: {p}" for p in task_reward_problems(task, reward, [algo])]
     return problems
 
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,11 +32,21 @@ SMOKE = "config/smoke.yaml"
 EXP_SHOW_DROP = r"^(envs|pipeline|algos)/|^data/(runs|sanity|videos)/|^data/.*\.(parquet|json|tsv)$|^(her|drqv2|sanity|render|report)\.|Created"
 
 
-def sh(cmd: list[str], cwd: Path, quiet: bool = False, env: dict | None = None) -> str:
+def tool_env(env: dict | None = None) -> dict:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1",
+            **(env or {})}
+
+
+def sh(cmd: list[str], cwd: Path, quiet: bool = False, env: dict | None = None, timeout: float = 1800) -> str:
+    """Run cmd with no standard input (as CI does) and fail, naming it, past timeout seconds."""
     print("+", " ".join(cmd), flush=True)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1",
-           **(env or {})}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=tool_env(env), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        print(out[-3000:])
+        raise SystemExit(f"smoke: `{' '.join(cmd)}` did not finish in {timeout:.0f} s")
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
         print(out)
@@ -217,15 +228,23 @@ def smoke_dvc_grid(ws: Path) -> dict:
     headline numbers in the same column (metrics.json, identity as values)."""
     t = time.time()
     sh(["dvc", "exp", "run", "--queue", "-S", "reward=v11,v19"], ws, quiet=True)
-    sh(["dvc", "queue", "start", "-j", "2"], ws, quiet=True)
-    deadline = time.time() + 900
-    while True:
-        status = sh(["dvc", "queue", "status"], ws, quiet=True)
-        if not any(w in status for w in ("Queued", "Running")):
-            break
-        if time.time() > deadline:
-            raise SystemExit("smoke: the DVC queue did not finish in 15 minutes:\n" + status)
-        time.sleep(5)
+    # The queue's workers are daemons that inherit the starter's stdout: give them a file, never a
+    # pipe this process waits on, and stop them by pid whether or not they shut down by themselves.
+    print("+ dvc queue start -j 2", flush=True)
+    with open(ws / "dvc_queue.log", "w") as log:
+        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=ws, env=tool_env(), stdin=subprocess.DEVNULL,
+                       stdout=log, stderr=subprocess.STDOUT, timeout=300, check=True)
+    try:
+        deadline = time.time() + 900
+        while True:
+            status = sh(["dvc", "queue", "status"], ws, quiet=True, timeout=120)
+            if not any(w in status for w in ("Queued", "Running")):
+                break
+            if time.time() > deadline:
+                raise SystemExit("smoke: the DVC queue did not finish in 15 minutes:\n" + status)
+            time.sleep(5)
+    finally:
+        stop_queue_workers(ws)
     if "Failed" in status:
         raise SystemExit("smoke: a queued DVC experiment failed:\n" + status)
     values = headline_values(json.loads(sh(["dvc", "exp", "show", "--json"], ws, quiet=True)))
@@ -233,6 +252,24 @@ def smoke_dvc_grid(ws: Path) -> dict:
         raise SystemExit(f"smoke: dvc exp show has metrics.json:ppo.success_rate for rewards {sorted(values)} only")
     print(f"smoke: dvc exp show, metrics.json ppo.success_rate by reward: {values}")
     return {"dvc_grid_s": round(time.time() - t, 1)}
+
+
+def stop_queue_workers(ws: Path) -> None:
+    """`dvc queue stop`, then SIGTERM to any worker still alive after 30 s (their pids are in
+    .dvc/tmp/exps/celery/*.pid)."""
+    subprocess.run(["dvc", "queue", "stop"], cwd=ws, env=tool_env(), stdin=subprocess.DEVNULL,
+                   capture_output=True, timeout=120)
+    pids = [int(f.read_text().split()[0]) for f in (ws / ".dvc/tmp/exps/celery").glob("*.pid")
+            if f.read_text().strip().isdigit()]
+    deadline = time.time() + 30
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(1)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            print(f"smoke: stopped DVC queue worker {pid}, still alive after `dvc queue stop`")
+        except ProcessLookupError:
+            pass
 
 
 def headline_values(tree) -> dict:

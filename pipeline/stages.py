@@ -359,9 +359,8 @@ def smk_gpu(config: dict):
 
 def smk_variants(path: str, config: dict):
     """An input function: path for every (reward, algo, backend) of the compare block."""
-    c = config["compare"]
-    return lambda wc: [path.format(task=wc.task, reward=r, algo=a, backend=b)
-                       for r in c["rewards"] for a in c["algos"] for b in c["backends"]]
+    keys = cfg.compare_variants(config["compare"])
+    return lambda wc: [path.format(task=wc.task, reward=r, algo=a, backend=b) for r, a, b in keys]
 
 
 def smk_over(path: str, dim: str, config: dict):

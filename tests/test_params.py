@@ -74,6 +74,27 @@ def test_errors_name_the_key_and_valid_values():
     assert "seeds" in _errors(lambda p: p.update(seeds=[0, 0]))
 
 
+def test_compare_pairs_name_valid_rewards_and_algorithms():
+    def pairs(*values):
+        return lambda p: p["compare"].update(pairs=list(values))
+    msg = _errors(pairs("v19/ppo", "v99/ppo", "v19"))
+    assert "compare.pairs: 'v99/ppo' is not reward/algo; valid rewards for task lift: v11, v19" in msg
+    assert "compare.pairs: 'v19' is not reward/algo" in msg and "'v19/ppo'" not in msg
+    assert "compare.pairs v19/her: algos: her needs a goal-conditioned task" in _errors(pairs("v19/her"))
+    params = cfg.load()
+    assert cfg.compare_variants({**params["compare"], "pairs": ["v19/sac", "v11/ppo"]}) == [
+        ("v19", "sac", "mujoco"), ("v11", "ppo", "mujoco")], "pairs replace rewards x algos, in their order"
+    assert cfg.compare_variants(params["compare"]) == [("v11", "ppo", "mujoco"), ("v19", "ppo", "mujoco")]
+
+
+EXPERIMENTS = sorted(p for p in (cfg.PARAMS_FILE.parent / "config").glob("*.yaml") if p.name != "conda.yaml")
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_experiment_files_are_valid(path):
+    cfg.validate(cfg.merge(cfg.load(), cfg.load(path)))
+
+
 def test_all_problems_reported_at_once():
     msg = _errors(lambda p: (p.update(task="stack"), p["ppo"].update(gamma=2.0), p["sac"].pop("tau")))
     assert "task:" in msg and "ppo.gamma" in msg and "sac.tau: missing" in msg

@@ -29,13 +29,13 @@ def episodes(algo, returns_by_step, length=300, seeds=(0,)):
     return pd.DataFrame(rows)
 
 
-def write_inputs(root, reward, train_len, train_return, seeds=(0,), final=(850.0, 854.4)):
+def write_inputs(root, reward, train_len, train_return, seeds=(0,), final=(850.0, 854.4), algo="ppo"):
     ev = root / "data" / "eval" / f"lift_{reward}_mujoco"
     vid = root / "data" / "videos" / f"lift_{reward}_mujoco"
-    ev.mkdir(parents=True)
-    vid.mkdir(parents=True)
-    df = episodes("ppo", {0: [10.0, 12.0], 50000: [400.0, 600.0], 100000: list(final)}, seeds=seeds)
-    df.to_parquet(ev / "ppo.parquet")
+    ev.mkdir(parents=True, exist_ok=True)
+    vid.mkdir(parents=True, exist_ok=True)
+    df = episodes(algo, {0: [10.0, 12.0], 50000: [400.0, 600.0], 100000: list(final)}, seeds=seeds)
+    df.to_parquet(ev / f"{algo}.parquet")
     per_seed, across = evaluate.per_seed(df, ["max_cube_z", "grasp_steps"])
     metrics = {**evaluate.headline(df, ["max_cube_z", "grasp_steps"]), "per_seed": per_seed, "across_seeds": across,
                "train": {"episodes": 20, "mean_return": train_return, "mean_episode_len": train_len,
@@ -49,8 +49,8 @@ def write_inputs(root, reward, train_len, train_return, seeds=(0,), final=(850.0
                    {"chunk": 3, "from_step": 100000, "to_step": 150000, "episodes": 5, "mean_return": 800.0,
                     "max_return": 900.0, "mean_episode_len": 300.0, "success_rate": 1.0, "terminated_rate": 0.0,
                     "max_cube_z": 0.08, "grasp_steps": 120.0}]}}
-    (ev / "ppo.json").write_text(json.dumps(metrics))
-    prov = {"task": "lift", "reward": reward, "reward_fingerprint": "ab" * 32, "algo": "ppo", "seeds": list(seeds),
+    (ev / f"{algo}.json").write_text(json.dumps(metrics))
+    prov = {"task": "lift", "reward": reward, "reward_fingerprint": "ab" * 32, "algo": algo, "seeds": list(seeds),
             "git_commit": "deadbeef", "versions": {"torch": "2.13.0"}, "hparams": {"learning_rate": 0.0003},
             "env": {"max_episode_steps": 300, "domain_randomization": True, "obs_mode": "state", "backend": "mujoco"},
             # what the policy was trained on, as pipeline/evaluate.py records it
@@ -58,19 +58,19 @@ def write_inputs(root, reward, train_len, train_return, seeds=(0,), final=(850.0
             "train_wall_s": {str(s): 1200.0 for s in seeds},
             "train_env_steps_per_s": {str(s): 83.3 for s in seeds}, "eval_wall_s": 12.0,
             "evaluation": {"episodes": 2, "deterministic": True, "seed": 1000}}
-    (ev / "ppo_provenance.json").write_text(json.dumps(prov))
-    (vid / "ppo.mp4").write_bytes(b"")
-    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(vid / "ppo.png")
-    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(vid / "ppo_sheet.png")
-    (vid / "ppo_render.json").write_text(json.dumps({"episode": {"steps": 300, "return": 852.2, "success": True},
+    (ev / f"{algo}_provenance.json").write_text(json.dumps(prov))
+    (vid / f"{algo}.mp4").write_bytes(b"")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(vid / f"{algo}.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(vid / f"{algo}_sheet.png")
+    (vid / f"{algo}_render.json").write_text(json.dumps({"episode": {"steps": 300, "return": 852.2, "success": True},
                                                      "wall_s": 5.0}))
     sanity = root / "data" / "sanity" / "lift_mujoco.json"
     sanity.parent.mkdir(parents=True, exist_ok=True)
     sanity.write_text(json.dumps({"ok": True, "backend": "mujoco", "seconds": 3.0,
                                   "checks": {"scripted": {"success_rate": 1.0, "episodes": 5, "mean_max_cube_z": 0.08}}}))
-    return ["--task", "lift", "--reward", reward, "--sanity", sanity, "--episodes", ev / "ppo.parquet",
-            "--metrics", ev / "ppo.json", "--provenance", ev / "ppo_provenance.json", "--videos", vid / "ppo.mp4",
-            "--stills", vid / "ppo.png", "--sheets", vid / "ppo_sheet.png", "--renders", vid / "ppo_render.json",
+    return ["--task", "lift", "--reward", reward, "--sanity", sanity, "--episodes", ev / f"{algo}.parquet",
+            "--metrics", ev / f"{algo}.json", "--provenance", ev / f"{algo}_provenance.json", "--videos", vid / f"{algo}.mp4",
+            "--stills", vid / f"{algo}.png", "--sheets", vid / f"{algo}_sheet.png", "--renders", vid / f"{algo}_render.json",
             "--out", root / "reports" / f"lift_{reward}.md", "--figures", root / "reports" / f"lift_{reward}",
             "--report.consistency_tolerance", "0.25", "--report.success_threshold", "0.8"]
 
@@ -129,16 +129,18 @@ def test_report_reads_no_other_reward_version(tmp_path):
     assert report(args, tmp_path) == alone
 
 
-def compare_args(root, rewards, seeds):
+def compare_args(root, rewards, seeds, pairs=()):
+    """Arguments of the compare stage over reward versions with PPO, or over "reward/algo" pairs."""
     files = {"metrics": [], "provenance": [], "episodes": []}
-    for r in rewards:
+    for r, a in [p.split("/") for p in pairs] or [(r, "ppo") for r in rewards]:
         ev = root / "data" / "eval" / f"lift_{r}_mujoco"
-        files["metrics"].append(ev / "ppo.json")
-        files["provenance"].append(ev / "ppo_provenance.json")
-        files["episodes"].append(ev / "ppo.parquet")
+        files["metrics"].append(ev / f"{a}.json")
+        files["provenance"].append(ev / f"{a}_provenance.json")
+        files["episodes"].append(ev / f"{a}.parquet")
     return ["--task", "lift", *[a for k, v in files.items() for a in (f"--{k}", *v)],
             "--out", root / "reports" / "lift_compare.md", "--figures", root / "reports" / "lift_compare",
             "--compare.rewards", ",".join(rewards), "--compare.algos", "ppo", "--compare.backends", "mujoco",
+            *(["--compare.pairs", ",".join(pairs)] if pairs else []),
             "--report.consistency_tolerance", "0.25", "--report.success_threshold", "0.8"]
 
 
@@ -157,6 +159,23 @@ def test_compare_marks_a_change_only_where_intervals_do_not_overlap(tmp_path):
     assert "| Success Rate | 0% +/- 0% [0%, 0%] | 100% +/- 0% [100%, 100%] | **+100%** |" in text
     assert "| v19/ppo/mujoco | 100% (925.0) | 100% (825.0) | 100% (725.0) | 3 of 3 seeds |" in text
     assert compare(compare_args(tmp_path, ["v11", "v19"], 3), tmp_path) == text, "same data, same bytes"
+
+
+def test_compare_pairs_sets_reward_and_algorithm_per_column(tmp_path):
+    """compare.pairs: one column per reward/algo pair (devlog 004's dense/SAC, staged/SAC,
+    sparse/HER), the first pair the baseline; rewards x algos is not built."""
+    write_inputs(tmp_path, "v11", 300.0, 840.0, seeds=(0, 1, 2), final=(100.0, 120.0), algo="sac")
+    write_inputs(tmp_path, "v19", 300.0, 840.0, seeds=(0, 1, 2), final=(900.0, 950.0), algo="ppo")
+    text = compare(compare_args(tmp_path, ["v11", "v19"], 3, pairs=["v11/sac", "v19/ppo"]), tmp_path)
+    assert text.startswith("# lift: v11/sac, v19/ppo x mujoco")
+    assert "| Metric | v11/sac | v19/ppo | v19/ppo vs v11/sac |" in text
+    assert "| Success Rate | 0% +/- 0% [0%, 0%] | 100% +/- 0% [100%, 100%] | **+100%** |" in text
+    assert "| v11/sac/mujoco | 0% (" in text and "v19/sac" not in text and "v11/ppo" not in text
+    bad = compare_args(tmp_path, ["v11", "v19"], 3, pairs=["v11/sac", "v19/ppo"])
+    bad[bad.index("--compare.pairs") + 1] = "v19/ppo,v11/sac"           # inputs no longer in the pairs' order
+    proc = subprocess.run([sys.executable, "-m", "pipeline.compare", *map(str, bad)], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode != 0 and "expected lift/v19/ppo/mujoco" in proc.stderr, proc.stderr
 
 
 def test_compare_says_when_one_seed_cannot_tell(tmp_path):
