@@ -29,6 +29,13 @@ class ScriptedPicker:
         self.phase[ids] = ABOVE
         self.timer[ids] = 0
 
+    def get_state(self):
+        return {k: getattr(self, k).copy() for k in ("phase", "timer", "lift_xy")}
+
+    def set_state(self, state):
+        for k, v in state.items():
+            setattr(self, k, v.copy())
+
     def act(self):
         task, s = self.task, self.task.read_state()
         grasp_mat = task.physics.site_xmat_of(task.sites["grasp"])

@@ -27,6 +27,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.residual import Residual
 from envs.tasks import get_task
 from envs.tasks.base import TaskConfig
 
@@ -42,10 +43,12 @@ class BatchedEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, task="lift", reward=None, num_envs=1, seed=None, autoreset=True, render_sizes=(),
-                 **env_kwargs):
+                 residual=None, **env_kwargs):
         """reward: a reward version of the task (None: the task's default for the obs_mode).
         render_sizes: (height, width) of the images render_env will be asked for besides the
-        observation size (Genesis builds its cameras up front; MuJoCo renders any size)."""
+        observation size (Genesis builds its cameras up front; MuJoCo renders any size).
+        residual: {"base": ..., "alpha": ..., "penalty": ...}: actions are residuals on a base
+        policy (envs/residual.py)."""
         task_class = get_task(task)
         # A task may change the defaults of settings it reads differently (walk: 1000-step episodes).
         self.cfg = TaskConfig.from_kwargs(**{**task_class.config_defaults, **env_kwargs})
@@ -59,6 +62,7 @@ class BatchedEnv(VectorEnv):
         self.task_name, self.reward_version = task, reward
         self.num_envs = num_envs
         self.autoreset = autoreset
+        self.residual = None if residual is None else Residual(self, **residual)
         if self.cfg.obs_mode == "goal" and not hasattr(self.task.reward_fn, "goal_reward"):
             from envs import rewards
             usable = [v for v in rewards.available(task) if hasattr(rewards.get(task, v), "goal_reward")]
@@ -114,6 +118,8 @@ class BatchedEnv(VectorEnv):
             for i in ids:
                 self._rngs[i] = np.random.default_rng(seeds[i])
         self.task.reset(ids, self._rngs)
+        if self.residual is not None:
+            self.residual.reset(ids)
         self._elapsed[ids] = 0
         self._done[ids] = False
         self._clear_stats(ids)
@@ -128,6 +134,8 @@ class BatchedEnv(VectorEnv):
         actions = self._check_actions(actions)
         if not self.autoreset and self._done.any():
             raise RuntimeError(f"env(s) {np.flatnonzero(self._done).tolist()} finished; call reset() first")
+        if self.residual is not None:
+            actions, penalty, residual_l2 = self.residual.blend(actions, self._current_obs())
         self.task.apply_action(actions)
         self._elapsed += 1
         unstable = self.task.unstable()
@@ -141,6 +149,10 @@ class BatchedEnv(VectorEnv):
         else:
             reward, components = self.task.reward_fn.compute(state)
         reward = np.asarray(reward, dtype=np.float64)
+        if self.residual is not None:
+            reward = reward + penalty
+            components = {**components, "residual_penalty": penalty}
+            self._stats["residual_l2"] += residual_l2
         self._check_finite("reward", reward)
         terminated = self.task.terminated(state)
         truncated = (self._elapsed >= self.cfg.max_episode_steps) & ~terminated
@@ -154,6 +166,8 @@ class BatchedEnv(VectorEnv):
             infos.update(self._final_infos(ids, state, done))
             if self.autoreset:
                 self.task.reset(ids, self._rngs)
+                if self.residual is not None:
+                    self.residual.reset(ids)
                 self._elapsed[ids] = 0
                 self._clear_stats(ids)
                 self._observe(self.task.read_state(), ids, new_episode=True)
@@ -220,6 +234,8 @@ class BatchedEnv(VectorEnv):
             self._stats.setdefault(key, np.zeros(self.num_envs, dtype=dtype))[ids] = 0
         for key, metric in self.task.episode_metrics.items():
             self._stats.setdefault(key, np.zeros(self.num_envs))[ids] = AGGREGATE[metric.aggregate][0]
+        if self.residual is not None:
+            self._stats.setdefault("residual_l2", np.zeros(self.num_envs))[ids] = 0.0
         for values in self._components.values():
             values[ids] = 0.0
 
@@ -242,6 +258,8 @@ class BatchedEnv(VectorEnv):
         for key, metric in self.task.episode_metrics.items():
             if metric.aggregate == "mean":
                 stats[key] = self._stats[key] / np.maximum(self._stats["episode_len"], 1)
+        if self.residual is not None:   # the mean residual L2 norm per step
+            stats["residual_l2"] = self._stats["residual_l2"] / np.maximum(self._stats["episode_len"], 1)
         return {**stats, **{f"reward/{name}": values for name, values in self._components.items()}}
 
     def _final_infos(self, ids, state, done):
@@ -261,10 +279,14 @@ class BatchedEnv(VectorEnv):
 
     def get_state(self):
         """A picklable copy of everything the envs carry between steps (see the module docstring)."""
-        return {"task": self.task.get_state(), **copy.deepcopy({k: getattr(self, k) for k in self._STATE})}
+        residual = None if self.residual is None else copy.deepcopy(self.residual.get_state())
+        return {"task": self.task.get_state(), "residual": residual,
+                **copy.deepcopy({k: getattr(self, k) for k in self._STATE})}
 
     def set_state(self, state):
         self.task.set_state(state["task"])
+        if self.residual is not None:
+            self.residual.set_state(copy.deepcopy(state["residual"]))
         for k, v in copy.deepcopy({k: state[k] for k in self._STATE}).items():
             setattr(self, k, v)
 

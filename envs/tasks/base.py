@@ -190,6 +190,12 @@ class Task(abc.ABC):
         """Goal-conditioned tasks: ((N, 3) achieved goal, (N, 3) desired goal) for obs_mode "goal"."""
         raise NotImplementedError(f"task {self.name} is not goal-conditioned")
 
+    def scripted_controller(self, env):
+        """A batched scripted controller for env (a BatchedEnv of this task): reset(ids), act() ->
+        (N, action_dim) actions, get_state(), set_state(). The `scripted` residual base."""
+        raise NotImplementedError(f"task {self.name} has no scripted controller; residual bases for it: zero, "
+                                  "or a trained policy")
+
     @abc.abstractmethod
     def metric_values(self, state):
         """{metric: (N,) values this step} for each of episode_metrics."""
@@ -359,6 +365,10 @@ class TabletopTask(Task):
     @abc.abstractmethod
     def evaluate(self, state):
         """(N,) bool: the task's success test on a StepState."""
+
+    def scripted_controller(self, env):
+        from envs.scripted import ScriptedPicker
+        return ScriptedPicker(env)
 
     @classmethod
     def sanity_checks(cls, make, *, backend, seed, episodes, min_success):

@@ -1,0 +1,90 @@
+"""Residual control (envs/residual.py): applied = clip(base + alpha * residual), the L2 penalty as a
+reward component, the residual magnitude per episode, and exact resume with a stateful base."""
+import numpy as np
+import pytest
+
+from envs.scripted import run_scripted
+from envs.vector import BatchedEnv
+
+ENV = dict(task="lift", reward="v19", num_envs=2, max_episode_steps=60, curriculum_stage=1)
+
+
+def make(**residual):
+    return BatchedEnv(seed=3, residual=residual or None, **ENV)
+
+
+def test_blend_adds_the_scaled_residual_to_the_base_and_clips():
+    env = make(base="scripted", alpha=0.5, penalty=0.0)
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    clipped = 0
+    for _ in range(30):
+        residual = rng.uniform(-1, 1, (2, 6))
+        saved = env.residual.get_state()
+        base = env.residual.base.act(obs)              # what the base will do this step
+        env.residual.set_state(saved)
+        obs, *_ = env.step(residual)
+        applied = env.task.read_state().action
+        np.testing.assert_array_equal(applied, np.clip(base + 0.5 * residual, -1, 1))
+        clipped += int((np.abs(base + 0.5 * residual) > 1).sum())
+    assert clipped > 0, "some blended actions left [-1, 1], so clipping was exercised"
+
+
+def test_penalty_is_a_reward_component_and_the_magnitude_an_episode_metric():
+    plain, res = BatchedEnv(seed=3, **ENV), make(base="zero", alpha=1.0, penalty=0.001)
+    plain.reset(seed=3)
+    res.reset(seed=3)
+    rng = np.random.default_rng(1)
+    norms = []
+    for _ in range(ENV["max_episode_steps"]):
+        a = rng.uniform(-1, 1, (2, 6))
+        _, r_plain, *_ = plain.step(a)
+        _, r_res, _, _, infos = res.step(a)
+        np.testing.assert_allclose(r_res, r_plain - 0.001 * np.sum(a ** 2, axis=1), rtol=0, atol=1e-12)
+        norms.append(np.linalg.norm(a, axis=1))
+    info = infos["final_info"]
+    np.testing.assert_allclose(info["residual_l2"], np.mean(norms, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(info["reward/residual_penalty"], -0.001 * np.sum(np.square(norms), axis=0), rtol=1e-9)
+    assert "residual_l2" not in plain.episode_stats_so_far(), "a plain env reports no residual"
+
+
+def test_zero_residual_on_the_scripted_base_is_the_scripted_controller():
+    """The base alone (residual 0) is exactly the task's scripted controller: its baseline row."""
+    long = {**ENV, "max_episode_steps": 200}
+    alone = run_scripted(BatchedEnv(seed=3, **long), episodes=4, seed=3)
+    env = BatchedEnv(seed=3, residual=dict(base="scripted", alpha=0.7, penalty=0.001), **long)
+    env.reset(seed=3)
+    rows = []
+    while len(rows) < 4:
+        *_, infos = env.step(np.zeros((2, 6)))
+        if "final_info" in infos:
+            rows += [{k: infos["final_info"][k][i] for k in ("return", "success_once")}
+                     for i in np.flatnonzero(infos["_final_info"])]
+    assert [r["success_once"] for r in rows[:4]] == [r["success_once"] for r in alone]
+    np.testing.assert_allclose([r["return"] for r in rows[:4]], [r["return"] for r in alone])
+    assert np.mean([r["success_once"] for r in alone]) > 0.5, "the lift scripted base mostly succeeds"
+
+
+def test_resume_restores_the_base_state_exactly():
+    env = make(base="scripted", alpha=0.7, penalty=0.001)
+    env.reset(seed=3)
+    rng = np.random.default_rng(2)
+    for _ in range(25):
+        env.step(rng.uniform(-1, 1, (2, 6)) * 0.2)
+    state = env.get_state()
+    actions = rng.uniform(-1, 1, (40, 2, 6)) * 0.2
+    first = [env.step(a)[:2] for a in actions]
+    other = make(base="scripted", alpha=0.7, penalty=0.001)
+    other.reset(seed=99)
+    other.set_state(state)
+    again = [other.step(a)[:2] for a in actions]
+    for (o1, r1), (o2, r2) in zip(first, again):
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_array_equal(r1, r2)
+
+
+def test_unknown_base_names_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown base policy 'gr00t'; valid: zero, scripted"):
+        make(base="gr00t", alpha=0.7, penalty=0.001)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        make(base="zero", alpha=0.0, penalty=0.001)
