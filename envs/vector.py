@@ -63,6 +63,14 @@ class BatchedEnv(VectorEnv):
         self.num_envs = num_envs
         self.autoreset = autoreset
         self.residual = None if residual is None else Residual(self, **residual)
+        # The automatic curriculum: tasks read cfg.curriculum_stage at every reset, so moving it
+        # moves the episodes that start after it; final_stage is where it ends.
+        self.final_stage = self.cfg.curriculum_stage
+        self.curriculum = self.cfg.curriculum_from not in (-1, self.final_stage)
+        if self.curriculum:
+            self.cfg.curriculum_stage = self.cfg.curriculum_from
+        self._window = []                   # success of the last episodes at the current stage
+        self._episode_stage = np.full(num_envs, self.cfg.curriculum_stage, dtype=np.int64)
         if self.cfg.obs_mode == "goal" and not hasattr(self.task.reward_fn, "goal_reward"):
             from envs import rewards
             usable = [v for v in rewards.available(task) if hasattr(rewards.get(task, v), "goal_reward")]
@@ -120,6 +128,7 @@ class BatchedEnv(VectorEnv):
         self.task.reset(ids, self._rngs)
         if self.residual is not None:
             self.residual.reset(ids)
+        self._episode_stage[ids] = self.cfg.curriculum_stage
         self._elapsed[ids] = 0
         self._done[ids] = False
         self._clear_stats(ids)
@@ -164,16 +173,33 @@ class BatchedEnv(VectorEnv):
         if done.any():
             ids = np.flatnonzero(done)
             infos.update(self._final_infos(ids, state, done))
+            if self.curriculum:
+                self._advance_curriculum(ids, infos["final_info"]["success_once"][ids])
             if self.autoreset:
                 self.task.reset(ids, self._rngs)
                 if self.residual is not None:
                     self.residual.reset(ids)
+                self._episode_stage[ids] = self.cfg.curriculum_stage
                 self._elapsed[ids] = 0
                 self._clear_stats(ids)
                 self._observe(self.task.read_state(), ids, new_episode=True)
             else:
                 self._done |= done
         return self._current_obs(), reward, terminated, truncated, infos
+
+    def _advance_curriculum(self, ids, successes):
+        """Record the finished episodes that ran at the current stage; at the bar, one stage harder
+        (never two: the window starts empty at every stage)."""
+        for i, ok in zip(ids, successes):
+            if self.cfg.curriculum_stage == self.final_stage:
+                return
+            if self._episode_stage[i] != self.cfg.curriculum_stage:
+                continue
+            self._window = (self._window + [bool(ok)])[-self.cfg.curriculum_window:]
+            if len(self._window) == self.cfg.curriculum_window and \
+                    np.mean(self._window) >= self.cfg.curriculum_bar:
+                self.cfg.curriculum_stage -= 1
+                self._window = []
 
     def _check_actions(self, actions):
         actions = np.asarray(actions, dtype=np.float64)
@@ -260,6 +286,8 @@ class BatchedEnv(VectorEnv):
                 stats[key] = self._stats[key] / np.maximum(self._stats["episode_len"], 1)
         if self.residual is not None:   # the mean residual L2 norm per step
             stats["residual_l2"] = self._stats["residual_l2"] / np.maximum(self._stats["episode_len"], 1)
+        if self.curriculum:             # the stage the episode started at
+            stats["curriculum_stage"] = self._episode_stage.astype(np.float64)
         return {**stats, **{f"reward/{name}": values for name, values in self._components.items()}}
 
     def _final_infos(self, ids, state, done):
@@ -275,16 +303,18 @@ class BatchedEnv(VectorEnv):
                 "_final_obs": done.copy()}
 
     # --- checkpointing ---------------------------------------------------------------------------
-    _STATE = ("_rngs", "_elapsed", "_stats", "_components", "_done", "_state_obs", "_frames", "_needs_reset")
+    _STATE = ("_rngs", "_elapsed", "_stats", "_components", "_done", "_state_obs", "_frames", "_needs_reset",
+              "_window", "_episode_stage")
 
     def get_state(self):
         """A picklable copy of everything the envs carry between steps (see the module docstring)."""
         residual = None if self.residual is None else copy.deepcopy(self.residual.get_state())
-        return {"task": self.task.get_state(), "residual": residual,
+        return {"task": self.task.get_state(), "residual": residual, "stage": self.cfg.curriculum_stage,
                 **copy.deepcopy({k: getattr(self, k) for k in self._STATE})}
 
     def set_state(self, state):
         self.task.set_state(state["task"])
+        self.cfg.curriculum_stage = state["stage"]
         if self.residual is not None:
             self.residual.set_state(copy.deepcopy(state["residual"]))
         for k, v in copy.deepcopy({k: state[k] for k in self._STATE}).items():

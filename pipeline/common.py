@@ -157,12 +157,14 @@ OBS_KEYS = ("obs_mode", "image_size", "frame_stack")
 def policy_env(algo: str, env_params: dict, found: list[tuple[Path, dict]]) -> dict:
     """The env settings to evaluate or render a run's checkpoints on: the env block with what the
     algorithm imposes (HER: goal observations; DrQ-v2: pixels with the frame stack of its block, read
-    from the checkpoint's hyperparameters). Check each checkpoint against them with check_checkpoint."""
+    from the checkpoint's hyperparameters), without a curriculum. Check each checkpoint against them
+    with check_checkpoint."""
     import algos
     path, meta = found[-1]
     if meta["algo"] != algo:
         raise StageError(f"refusing checkpoint {path}: algorithm is {meta['algo']!r}, asked for {algo!r}")
-    return algos.env_settings(algo, env_params, meta["hparams"])
+    # Evaluation runs at env.curriculum_stage: a training curriculum never applies.
+    return {**algos.env_settings(algo, env_params, meta["hparams"]), "curriculum_from": -1}
 
 
 def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) -> None:

@@ -134,7 +134,8 @@ def main(argv=None) -> int:
             f"{per[s]['success_rate']:.0%} ({per[s]['mean_return']:.1f})" if s in per else "" for s in seeds)
             + f" | {ok} of {n} seeds |")
     md.append("")
-    learning_curves({"/".join(k): d["episodes"] for k, d in data.items()}, figs / "learning_curve.png")
+    learning_curves({"/".join(k): d["episodes"] for k, d in data.items()}, figs / "learning_curve.png",
+                    {"/".join(k): d["curriculum"] for k, d in data.items() if d.get("curriculum")})
     md += ["## Learning curves", "", f"![learning curves]({os.path.relpath(figs / 'learning_curve.png', out.parent)})", ""]
     md += ["## Provenance", "", "| Variant | Reward code | Commit | Final step | Train wall time per seed |",
            "|---|---|---|---:|---|"]

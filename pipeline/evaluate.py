@@ -116,6 +116,16 @@ def training_chunks(run_dir, names: list[str]) -> list[dict]:
     return rows
 
 
+def curriculum_steps(run_dir) -> list[dict]:
+    """Each curriculum stage a run trained at, with the global step at which its first episode at
+    that stage ended (empty without a curriculum)."""
+    log = pd.read_parquet(f"{run_dir}/train_log.parquet")
+    if "curriculum_stage" not in log:
+        return []
+    firsts = log.groupby("curriculum_stage").global_step.min().sort_values()
+    return [{"stage": int(stage), "step": int(step)} for stage, step in firsts.items()]
+
+
 def headline(df: pd.DataFrame, names: list[str]) -> dict:
     """Devlog-style numbers over the final checkpoint of every seed: return, success, and each task
     metric as mean and std (lift: max_cube_z, grasp_steps; walk: mean_forward_vel, distance_x, ...)."""
@@ -179,6 +189,9 @@ def main(argv=None) -> int:
     metrics = {**headline(df, names), "per_seed": seeds, "across_seeds": across,
                "train": training_side(args.runs, ev["episodes"], names),
                "train_chunks": {str(r["seed"]): training_chunks(d, names) for d, r in runs.items()}}
+    stages = {str(r["seed"]): curriculum_steps(d) for d, r in runs.items()}
+    if any(stages.values()):
+        metrics["curriculum"] = stages
     provenance = {
         "task": args.task, "reward": args.reward, "reward_fingerprint": first["reward_fingerprint"],
         "algo": args.algo, "seeds": sorted(metas), "git_commit": first["git_commit"],

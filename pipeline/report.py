@@ -140,15 +140,23 @@ def seed_curves(df: pd.DataFrame, column: str) -> pd.DataFrame:
     return pd.DataFrame({"mean": per_seed.mean(axis=1), "std": per_seed.std(axis=1, ddof=1).fillna(0.0)})
 
 
-def learning_curves(frames: dict[str, pd.DataFrame], path: Path) -> None:
+def learning_curves(frames: dict[str, pd.DataFrame], path: Path, stages: dict | None = None) -> None:
+    """Evaluation return and success over checkpoints, mean across seeds with a +/- 1 std band;
+    stages: {label: {seed: [{"stage", "step"}, ...]}} marks where a training curriculum moved."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, df in frames.items():
         for ax, column, scale, bounds in ((axes[0], "return", 1.0, (None, None)),
                                           (axes[1], "success_once", 100.0, (0.0, 100.0))):
             c = seed_curves(df, column) * scale
-            ax.plot(c.index, c["mean"], marker="o", label=f"{label} ({df.seed.nunique()} seeds)")
+            line, = ax.plot(c.index, c["mean"], marker="o", label=f"{label} ({df.seed.nunique()} seeds)")
             band = (c["mean"] - c["std"]).clip(lower=bounds[0]), (c["mean"] + c["std"]).clip(upper=bounds[1])
             ax.fill_between(c.index, *band, alpha=0.2)
+            for moves in (stages or {}).get(label, {}).values():
+                for move in moves[1:]:
+                    ax.axvline(move["step"], color=line.get_color(), linestyle=":", alpha=0.6)
+                    if ax is axes[1]:
+                        ax.text(move["step"], 100, f" stage {move['stage']}", color=line.get_color(),
+                                fontsize=7, rotation=90, va="top")
     axes[0].set(xlabel="env steps", ylabel="mean eval return", title="Return (mean across seeds, +/- 1 std)")
     axes[1].set(xlabel="env steps", ylabel="eval success (%)", title="Success rate (mean across seeds, +/- 1 std)",
                 ylim=(-5, 105))
@@ -255,8 +263,14 @@ def main(argv=None) -> int:
         for seed, chunks in sorted(m.get("train_chunks", {}).items()):
             md += [f"Training episodes per chunk between checkpoints (seed {seed}, stochastic actions):", "",
                    chunk_table(chunks, args.task, names), ""]
+        if m.get("curriculum"):
+            md += [f"Training curriculum (evaluation always at stage {m['provenance']['env']['curriculum_stage']}); "
+                   "each stage with the step at which its first training episode ended:", ""]
+            md += [f"- seed {seed}: " + ", ".join(f"stage {c['stage']} at {c['step']:,}" for c in moves)
+                   for seed, moves in sorted(m["curriculum"].items(), key=lambda kv: int(kv[0]))] + [""]
 
-    learning_curves(frames, figs / "learning_curve.png")
+    learning_curves(frames, figs / "learning_curve.png",
+                    {algo: m["curriculum"] for algo, m in metrics.items() if m.get("curriculum")})
     md += ["## Learning curves", "", f"![learning curves]({os.path.relpath(figs / 'learning_curve.png', here)})", ""]
 
     # --- videos ----------------------------------------------------------------------------------

@@ -120,6 +120,23 @@ def test_summary_gives_each_seed_and_the_spread_across_seeds(tmp_path):
     assert "Mean Reward across seeds" in text and "650.00 +/- 100.00 [" in text
 
 
+def test_a_curriculum_run_shows_where_its_stage_moved(tmp_path):
+    args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0, seeds=(0, 1))
+    plain = report(args, tmp_path)
+    assert "Training curriculum" not in plain
+    ev = tmp_path / "data/eval/lift_v19_mujoco"
+    m, prov = json.loads((ev / "ppo.json").read_text()), json.loads((ev / "ppo_provenance.json").read_text())
+    m["curriculum"] = {"0": [{"stage": 3, "step": 300}, {"stage": 2, "step": 41200}, {"stage": 1, "step": 90000}],
+                       "1": [{"stage": 3, "step": 300}, {"stage": 2, "step": 50100}]}
+    prov["env"]["curriculum_stage"] = 0
+    (ev / "ppo.json").write_text(json.dumps(m))
+    (ev / "ppo_provenance.json").write_text(json.dumps(prov))
+    text = report(args, tmp_path)
+    assert "Training curriculum (evaluation always at stage 0)" in text
+    assert "- seed 0: stage 3 at 300, stage 2 at 41,200, stage 1 at 90,000" in text
+    assert "- seed 1: stage 3 at 300, stage 2 at 50,100" in text
+
+
 def test_report_reads_no_other_reward_version(tmp_path):
     """Another reward version's evaluation data next to ours changes nothing: the report reads its
     declared inputs only (reports/{task}_compare.md compares versions)."""

@@ -42,6 +42,12 @@ class TaskConfig:
     lift_height: float = 0.05           # m the cube's bottom must rise above the table
     hold_steps: int = 10                # consecutive steps held above lift_height for success
     curriculum_stage: int = 0           # 0 arm at rest, 1 gripper above cube, 2 jaws around cube, 3 cube grasped
+    # An automatic curriculum (envs/vector.py), for training only: start at stage curriculum_from
+    # (-1: none) and move one stage towards curriculum_stage each time the success rate of the last
+    # curriculum_window episodes at the current stage reaches curriculum_bar.
+    curriculum_from: int = -1
+    curriculum_bar: float = 0.8
+    curriculum_window: int = 100
     domain_randomization: bool = True   # cube pose, friction, mass; colours and lighting for pixels
     obs_mode: str = "state"             # one of OBS_MODES
     image_size: int = 84                # wrist camera resolution (square)
@@ -62,6 +68,12 @@ class TaskConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.hold_steps < 1:
             raise ValueError(f"hold_steps must be >= 1, got {self.hold_steps!r}")
+        if self.curriculum_from != -1 and not self.curriculum_stage <= self.curriculum_from <= 3:
+            raise ValueError(f"curriculum_from must be -1 (no curriculum) or a stage from curriculum_stage "
+                             f"({self.curriculum_stage}) to 3, got {self.curriculum_from!r}")
+        if not 0 < self.curriculum_bar <= 1 or self.curriculum_window < 1:
+            raise ValueError(f"curriculum_bar must be in (0, 1] and curriculum_window >= 1, got "
+                             f"{self.curriculum_bar!r} and {self.curriculum_window!r}")
 
     @classmethod
     def from_kwargs(cls, **kwargs):
