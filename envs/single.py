@@ -12,8 +12,9 @@ refuses an env that wrote it) and Stable-Baselines3's Monitor (whose ep_info_buf
 
 Through gymnasium.make, every env setting is a keyword argument except max_episode_steps, which
 Gymnasium keeps for its own TimeLimit wrapper; the env's time limit (where it reports the episode's
-statistics) is then its default, 200. Use make_env(..., max_episode_steps=n). The reward defaults to
-the task's default for the obs_mode (Task.default_reward_for).
+statistics) is then the task's default (TaskConfig's 200; paper_square's config_defaults: 400).
+Use make_env(..., max_episode_steps=n). The reward defaults to the task's default for the obs_mode
+(Task.default_reward_for).
 """
 import gymnasium
 import numpy as np

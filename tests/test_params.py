@@ -61,7 +61,7 @@ def _errors(mutate):
 
 
 def test_errors_name_the_key_and_valid_values():
-    assert "valid: lift, pick_place" in _errors(lambda p: p.update(task="stack"))
+    assert "valid: lift, paper_square, pick_place, walk" in _errors(lambda p: p.update(task="stack"))
     assert "reward: unknown reward version 'v20' for task lift; valid: v11, v19" in _errors(
         lambda p: p.update(reward="v20"))
     assert "valid: ppo, sac, her" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
@@ -72,6 +72,19 @@ def test_errors_name_the_key_and_valid_values():
     assert "env.max_steps: unknown key; valid keys: max_episode_steps" in msg
     assert "her needs a goal-conditioned task" in _errors(lambda p: p.update(algos=["her"]))
     assert "seeds" in _errors(lambda p: p.update(seeds=[0, 0]))
+
+
+def test_residual_learners_name_their_bases():
+    assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, her, drqv2, scripted, or a residual learner on a base " \
+           "as <algorithm>+<base> with base zero or scripted" in _errors(lambda p: p.update(algos=["ppo+gr00t"]))
+    assert "takes no base" in _errors(lambda p: p.update(algos=["scripted+zero"]))
+    assert "residual.alpha: got -1.0" in _errors(lambda p: (p.update(algos=["ppo+zero"]), p["residual"].update(alpha=-1.0)))
+    walk = _errors(lambda p: p.update(task="walk", reward="v2", algos=["ppo+scripted"], compare={
+        "rewards": ["v2"], "algos": ["ppo"], "backends": ["genesis"]}))
+    assert "algos: ppo+scripted needs a task with a scripted controller; valid tasks: lift, paper_square, pick_place" in walk
+    params = copy.deepcopy(cfg.load())
+    cfg.validate({**params, "algos": ["scripted", "ppo+scripted", "ppo+zero", "sac+scripted"]})
+    assert cfg.algo_blocks("ppo+scripted") == ["ppo", "residual"] and cfg.algo_blocks("ppo") == ["ppo"]
 
 
 def test_compare_pairs_name_valid_rewards_and_algorithms():

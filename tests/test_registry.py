@@ -39,8 +39,14 @@ def _policy(env_id):
     return "MlpPolicy" if space == "state" else "MultiInputPolicy"
 
 
-# With its defaults an episode lasts 200 steps (the env's own time limit, a truncation), so 256 steps
-# in rollouts of 64 finish one episode inside the test.
+def _episode_steps(env_id):
+    """The env's own time limit with its defaults (a truncation): TaskConfig's 200, or what the task's
+    config_defaults say (paper_square: 400)."""
+    from envs.tasks.base import TaskConfig
+    task = envs.tasks.get_task(gymnasium.spec(env_id).kwargs["task"])
+    return task.config_defaults.get("max_episode_steps", TaskConfig.max_episode_steps)
+
+
 VEC_ENVS = {
     # SB3's DummyVecEnv on the bare env: SB3 reads info["episode"] as {"r", "l", "t"} when present.
     "DummyVecEnv": lambda env_id: DummyVecEnv([lambda: gymnasium.make(env_id)]),
@@ -55,15 +61,18 @@ VEC_ENVS = {
 @pytest.mark.parametrize("how", list(VEC_ENVS))
 @pytest.mark.parametrize("env_id", IDS)
 def test_ppo_trains_on_registered_id_through_sb3_vec_envs(env_id, how):
+    # Enough rollouts of 64 steps to finish exactly one episode (200 steps: 256; 400 steps: 448).
+    steps = _episode_steps(env_id)
+    total = 64 * (steps // 64 + 1)
     vec = VEC_ENVS[how](env_id)
     model = PPO(_policy(env_id), vec, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
-    model.learn(256)
-    assert model.num_timesteps == 256
+    model.learn(total)
+    assert model.num_timesteps == total
     if how == "DummyVecEnv":
         return      # no episode recorder in the stack: SB3 logs nothing (and must not crash)
     assert len(model.ep_info_buffer) == 1
     episode = model.ep_info_buffer[0]
-    assert {"r", "l", "t"} <= set(episode) and episode["l"] == 200
+    assert {"r", "l", "t"} <= set(episode) and episode["l"] == steps
 
 
 # --- the task registry (envs/tasks/__init__.py) ----------------------------------------------------
@@ -92,7 +101,8 @@ def test_every_task_declares_the_task_interface(name):
 
 
 def test_unknown_task_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown task 'lfit'; valid tasks: \['lift', 'pick_place', 'walk'\]"):
+    valid = r"\['lift', 'paper_square', 'pick_place', 'walk'\]"
+    with pytest.raises(ValueError, match=r"unknown task 'lfit'; valid tasks: " + valid):
         envs.tasks.get_task("lfit")
 
 

@@ -112,7 +112,7 @@ def test_bad_actions_and_versions_fail_clearly():
         env.step(np.array([[0, 0, 0, 0, 0, 0], [0, np.nan, 0, 0, 0, 0]]))
     with pytest.raises(ValueError, match=r"unknown reward version 'v12'.*\['v11', 'v19'\]"):
         envs.make_vec_env("lift", "v12", num_envs=1)
-    with pytest.raises(ValueError, match=r"unknown task 'stack'.*\['lift', 'pick_place', 'walk'\]"):
+    with pytest.raises(ValueError, match=r"unknown task 'stack'.*\['lift', 'paper_square', 'pick_place', 'walk'\]"):
         envs.make_vec_env("stack", "v19", num_envs=1)
     with pytest.raises(TypeError, match="unknown env setting"):
         envs.make_vec_env("lift", "v19", num_envs=1, max_steps=10)

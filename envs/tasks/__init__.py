@@ -19,6 +19,7 @@ TASKS = {
     "pick_place": Entry("envs.tasks.pick_place:PickPlaceTask",
                         gym_ids={"SO101PickPlace-v0": "state", "SO101PickPlaceGoal-v0": "goal"}),
     "walk": Entry("envs.tasks.walk:WalkTask"),
+    "paper_square": Entry("envs.tasks.paper_square:PaperSquareTask", gym_ids={"SO101PaperSquare-v0": "state"}),
 }
 
 
