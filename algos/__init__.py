@@ -12,20 +12,49 @@ ALGOS = {
     "sac": "algos.sac",         # Stable-Baselines3 SAC
     "her": "algos.her",         # SAC + Hindsight Experience Replay, on goal-conditioned tasks
     "drqv2": "algos.drqv2",     # DrQ-v2, our own, from the wrist camera's pixels
+    "scripted": "algos.scripted",   # the task's scripted controller alone: learns nothing (a baseline)
 }
+
+# Residual learning (envs/residual.py): "ppo+scripted" is PPO learning a residual on top of the
+# scripted controller, its actions blended as the params block `residual` says. Bases by name:
+BASES = ("zero", "scripted")
+
+
+def learner(name: str) -> str:
+    """"ppo+scripted" -> "ppo"; "ppo" -> "ppo"."""
+    return name.split("+", 1)[0]
+
+
+def base_policy(name: str) -> str | None:
+    """"ppo+scripted" -> "scripted"; "ppo" -> None."""
+    return name.split("+", 1)[1] if "+" in name else None
+
+
+def problem(name: str) -> str | None:
+    """Why name is not an algorithm of the registry (a learner, or learner+base), or None."""
+    if learner(name) not in ALGOS or (base_policy(name) is not None and base_policy(name) not in BASES):
+        return (f"unknown algorithm {name!r}; valid: {', '.join(ALGOS)}, or a residual learner on a base "
+                f"as <algorithm>+<base> with base {' or '.join(BASES)} (e.g. ppo+scripted)")
+    if base_policy(name) is not None and learner(name) == "scripted":
+        return f"{name!r}: the scripted controller learns nothing, so it takes no base"
+    return None
 
 
 def get(name: str):
-    """The algorithm's module; an unknown name raises ValueError naming the valid ones."""
-    if name not in ALGOS:
-        raise ValueError(f"unknown algorithm {name!r}; valid: {', '.join(ALGOS)}")
-    return importlib.import_module(ALGOS[name])
+    """The (learner's) module; an unknown name raises ValueError naming the valid ones."""
+    if problem(name):
+        raise ValueError(problem(name))
+    return importlib.import_module(ALGOS[learner(name)])
 
 
-def env_settings(name: str, env_params: dict, hp: dict) -> dict:
+def env_settings(name: str, env_params: dict, hp: dict, residual: dict | None = None) -> dict:
     """The env block an algorithm trains and is evaluated on (HER: goal observations; DrQ-v2:
-    pixels with its own frame stack)."""
-    return get(name).env_settings(env_params, hp)
+    pixels with its own frame stack; a residual learner: residual actions on its base, blended as
+    `residual` ({"alpha", "penalty"}) says)."""
+    settings = get(name).env_settings(env_params, hp)
+    if base_policy(name) is not None:
+        settings["residual"] = {"base": base_policy(name), **residual}
+    return settings
 
 
 def load_policy(name: str, path, deterministic: bool = True, step: int = 0):

@@ -25,7 +25,7 @@ def add_policy_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True)
     parser.add_argument("--reward", required=True)
     parser.add_argument("--backend", default="mujoco", choices=cfg.BACKENDS, help="physics backend")
-    parser.add_argument("--algo", required=True, choices=cfg.ALGOS)
+    parser.add_argument("--algo", required=True, type=cfg.algo_name, help="as train's --algo")
     parser.add_argument("--runs", nargs="+", required=True, help="run folders (one per seed)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the job's cores)")
 
@@ -156,15 +156,17 @@ OBS_KEYS = ("obs_mode", "image_size", "frame_stack")
 
 def policy_env(algo: str, env_params: dict, found: list[tuple[Path, dict]]) -> dict:
     """The env settings to evaluate or render a run's checkpoints on: the env block with what the
-    algorithm imposes (HER: goal observations; DrQ-v2: pixels with the frame stack of its block, read
-    from the checkpoint's hyperparameters), without a curriculum. Check each checkpoint against them
+    algorithm imposes (HER: goal observations; DrQ-v2: pixels with the frame stack of its block; a
+    residual learner: its base and blending; all read from the checkpoint), without a curriculum. Check each checkpoint against them
     with check_checkpoint."""
     import algos
     path, meta = found[-1]
     if meta["algo"] != algo:
         raise StageError(f"refusing checkpoint {path}: algorithm is {meta['algo']!r}, asked for {algo!r}")
     # Evaluation runs at env.curriculum_stage: a training curriculum never applies.
-    return {**algos.env_settings(algo, env_params, meta["hparams"]), "curriculum_from": -1}
+    residual = meta.get("residual")      # a residual learner's blending, as it trained
+    residual = {k: v for k, v in residual.items() if k != "base"} if residual else None
+    return {**algos.env_settings(algo, env_params, meta["hparams"], residual), "curriculum_from": -1}
 
 
 def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) -> None:

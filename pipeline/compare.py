@@ -38,8 +38,8 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def change(base: dict, other: dict, f: str) -> str:
-    if base["mean"] is None or other["mean"] is None:
+def change(base: dict | None, other: dict | None, f: str) -> str:
+    if not base or not other or base["mean"] is None or other["mean"] is None:
         return "n/a"
     delta = other["mean"] - base["mean"]
     verdict = stats.differs(base, other)
@@ -62,8 +62,9 @@ def table(columns: dict[str, dict], task: str, names: list[str], baseline: str |
     lines = ["| " + " | ".join(["Metric", *columns, *(f"{c} vs {baseline}" for c in others)]) + " |",
              "|---|" + "---|" * (len(columns) + len(others))]
     for title, key, f in rows(task, names):
-        cells = [stats.fmt(m["across_seeds"][key], f) for m in columns.values()]
-        diffs = [change(columns[baseline]["across_seeds"][key], columns[c]["across_seeds"][key], f) for c in others]
+        cells = [stats.fmt(m["across_seeds"].get(key), f) for m in columns.values()]
+        diffs = [change(columns[baseline]["across_seeds"].get(key), columns[c]["across_seeds"].get(key), f)
+                 for c in others]
         lines.append("| " + " | ".join([title, *cells, *diffs]) + " |")
     return lines
 
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
             raise common.StageError(f"{p_path} holds {p['task']}/{p['reward']}/{p['algo']}/{p['env']['backend']}, "
                                     f"expected {args.task}/{'/'.join(key)}")
         data[key] = {**common.read_json(m_path), "provenance": p, "episodes": pd.read_parquet(e_path)}
-    names = next(iter(data.values()))["task_metrics"]
+    names = list(dict.fromkeys(k for d in data.values() for k in d["task_metrics"]))   # each variant's, in order
     seeds = sorted({s for d in data.values() for s in d["per_seed"]}, key=int)
     out, figs = Path(args.out), Path(args.figures)
     if figs.exists():

@@ -54,6 +54,9 @@ BLOCKS: dict[str, dict[str, Field]] = {
     # The variants reports/{task}_compare.md puts side by side, each over `seeds`: every reward x
     # algorithm x backend listed, the first reward version the baseline ("before"); or, where `pairs`
     # lists "reward/algo" pairs, those pairs (the first the baseline) x backends instead.
+    # How a residual learner ("ppo+scripted", algos/__init__.py) blends its actions with its base:
+    # applied = clip(base + alpha * residual), with a reward term -penalty * |residual|^2.
+    "residual": {"alpha": Field("float", min=0.0), "penalty": Field("float", min=0.0)},
     "compare": {"rewards": Field("list"), "algos": Field("list"), "backends": Field("list"),
                 "pairs": Field("list", optional=True)},
 }
@@ -142,10 +145,23 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
+def algo_name(text: str) -> str:
+    """argparse type of --algo: a registry algorithm or learner+base, else the valid ones."""
+    if algos.problem(text):
+        raise argparse.ArgumentTypeError(algos.problem(text))
+    return text
+
+
+def algo_blocks(name: str) -> list[str]:
+    """The params blocks a run of algorithm `name` reads: its learner's, and `residual` for a
+    residual learner."""
+    return [algos.learner(name)] + (["residual"] if algos.base_policy(name) else [])
+
+
 def goal_algos(names) -> list[str]:
     """The algorithms among names that learn from goals (HER): they need a goal-conditioned task
     and a reward version with a goal_reward."""
-    return [a for a in names if a in ALGOS and getattr(algos.get(a), "NEEDS_GOALS", False)]
+    return [a for a in names if not algos.problem(a) and getattr(algos.get(a), "NEEDS_GOALS", False)]
 
 
 def task_reward_problems(task, reward, algo_names=()) -> list[str]:
@@ -168,6 +184,14 @@ def task_reward_problems(task, reward, algo_names=()) -> list[str]:
             usable = [v for v in versions if hasattr(rewards.get(task, v), "goal_reward")]
             problems.append(f"reward: {a} relabels goals, which reward {reward!r} cannot score; "
                             f"valid for {a}: {', '.join(usable)}")
+    for a in [a for a in algo_names if not algos.problem(a) and "scripted" in (algos.learner(a), algos.base_policy(a))]:
+        from envs.tasks import get_task
+
+        def scripted(t):    # the task overrides Task.scripted_controller, which has none
+            return get_task(t).scripted_controller.__qualname__ != "Task.scripted_controller"
+        if not scripted(task):
+            problems.append(f"algos: {a} needs a task with a scripted controller; valid tasks: "
+                            f"{', '.join(t for t in tasks if scripted(t))}")
     return problems
 
 
@@ -187,14 +211,19 @@ def compare_problems(params: dict) -> list[str]:
     c, problems, task = params["compare"], [], params["task"]
     versions = rewards.available(task)
     valid = {"rewards": versions, "algos": [a for a in ALGOS if a in params], "backends": BACKENDS}
+
+    def ok(key, v):
+        if key == "algos":      # a listed learner, alone or on a base
+            return not algos.problem(v) and algos.learner(v) in params
+        return v in valid[key]
     for key in ("rewards", "algos", "backends"):
-        bad = [v for v in c[key] if v not in valid[key]]
+        bad = [v for v in c[key] if not ok(key, v)]
         if bad:
             problems.append(f"compare.{key}: {', '.join(map(str, bad))} not valid for task {task}; "
                             f"valid: {', '.join(valid[key])}")
     for pair in c.get("pairs") or []:
         reward, _, algo = pair.partition("/")
-        if reward not in versions or algo not in valid["algos"]:
+        if reward not in versions or not ok("algos", algo):
             problems.append(f"compare.pairs: {pair!r} is not reward/algo; valid rewards for task {task}: "
                             f"{', '.join(versions)}; valid algos: {', '.join(valid['algos'])}")
         else:
@@ -214,17 +243,18 @@ def validate(params: dict, check_envs: bool = True) -> dict:
         elif not f.check(params[key]):
             problems.append(f"{key}: got {params[key]!r}; expected {f.describe()}")
 
-    algos = params.get("algos")
-    if not isinstance(algos, list) or not algos:
-        problems.append(f"algos: expected a non-empty list drawn from {', '.join(ALGOS)}; got {algos!r}")
+    listed = params.get("algos")
+    if not isinstance(listed, list) or not listed:
+        problems.append(f"algos: expected a non-empty list drawn from {', '.join(ALGOS)}; got {listed!r}")
     else:
-        for a in algos:
-            if a not in ALGOS:
-                problems.append(f"algos: unknown algorithm {a!r}; valid: {', '.join(ALGOS)}")
-            elif a not in params:
-                problems.append(f"{a}: missing block for algorithm {a} listed in algos")
-        if len(set(map(str, algos))) != len(algos):
-            problems.append(f"algos: duplicates in {algos}")
+        for a in listed:
+            if not isinstance(a, str) or algos.problem(a):
+                problems.append(f"algos: {algos.problem(str(a))}")
+            elif algos.learner(a) not in params:
+                problems.append(f"{algos.learner(a)}: missing block for algorithm {algos.learner(a)} "
+                                "listed in algos")
+        if len(set(map(str, listed))) != len(listed):
+            problems.append(f"algos: duplicates in {listed}")
     seeds = params.get("seeds")
     if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):

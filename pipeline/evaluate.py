@@ -74,6 +74,9 @@ def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
     return rows
 
 
+ENV_METRICS = ("residual_l2",)     # the env's own episode metrics, where the env reports them
+
+
 def task_metrics(task: str) -> list[str]:
     import envs.tasks
     return list(envs.tasks.get_task(task).episode_metrics)
@@ -179,7 +182,7 @@ def main(argv=None) -> int:
         Path(path).parent.mkdir(parents=True, exist_ok=True)     # DVC, unlike Snakemake, does not
     df = pd.DataFrame(rows).sort_values(["seed", "step", "episode"], kind="stable").reset_index(drop=True)
     df.to_parquet(args.out, index=False)
-    names = task_metrics(args.task)
+    names = task_metrics(args.task) + [k for k in ENV_METRICS if k in df]
     curve(df, names).to_csv(args.curve, sep="\t", index=False, float_format="%.6g")
 
     metas = {meta["seed"]: meta for d in args.runs for _, meta in checkpoints.intact(d)[-1:]}

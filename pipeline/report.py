@@ -33,12 +33,16 @@ import pandas as pd  # noqa: E402
 from pipeline import common, stats  # noqa: E402
 from pipeline import config as cfg  # noqa: E402
 
+# Episode metrics of the env itself, whatever the task (a residual learner's correction size).
+ENV_METRICS = {"residual_l2": ("Residual L2 per Step", "{:.3f}")}
+
+
 def label_of(task: str, name: str) -> tuple[str, str]:
-    """(title, format) of a task's episode metric (listed in metrics.json), as the task declares it
-    (envs Task.episode_metrics)."""
+    """(title, format) of an episode metric (listed in metrics.json): as the task declares it
+    (envs Task.episode_metrics), or one of the env's own (ENV_METRICS)."""
     import envs.tasks
     metric = envs.tasks.get_task(task).episode_metrics.get(name)
-    return (metric.label, metric.fmt) if metric else (name, "{:.3g}")
+    return (metric.label, metric.fmt) if metric else ENV_METRICS.get(name, (name, "{:.3g}"))
 
 
 def parse_args(argv=None):
@@ -220,7 +224,7 @@ def main(argv=None) -> int:
           f"Success bar: {opts['success_threshold']:.0%}.", ""]
 
     # --- summary -----------------------------------------------------------------------------
-    names = first_metrics["task_metrics"]
+    names = list(dict.fromkeys(k for m in metrics.values() for k in m["task_metrics"]))   # each algorithm's, in order
     md += ["## Summary", "", "Final checkpoint of each seed. Across seeds: mean +/- std [95% bootstrap interval "
            "of the mean over seeds]" + (", and the interquartile mean" if len(first["seeds"]) >= stats.MIN_SEEDS_IQM
                                          else "") + "; one seed gives no interval.", "",
@@ -234,7 +238,7 @@ def main(argv=None) -> int:
         md.append(f"| {algo} | {m['final_step']} | "
                   + ", ".join(f"{s}: {v['success_rate']:.0%}" for s, v in sorted(per.items(), key=lambda kv: int(kv[0])))
                   + f" | {stats.fmt(a['success_rate'], '{:.0%}')} | {stats.fmt(a['mean_return'])} | "
-                  + "".join(f"{stats.fmt(a[k], label_of(args.task, k)[1])} | " for k in names)
+                  + "".join(f"{stats.fmt(a.get(k), label_of(args.task, k)[1])} | " for k in names)
                   + f"{ok} of {n} seeds |")
     md.append("")
 
@@ -259,10 +263,10 @@ def main(argv=None) -> int:
     md += ["## Evaluation", ""]
     for algo, m in metrics.items():
         md += [f"### {algo}", "", evaluation_block(m), "", consistency(m, opts["consistency_tolerance"]), "",
-               "Per checkpoint (all seeds and evaluation episodes):", "", checkpoint_table(frames[algo], args.task, names), ""]
+               "Per checkpoint (all seeds and evaluation episodes):", "", checkpoint_table(frames[algo], args.task, m["task_metrics"]), ""]
         for seed, chunks in sorted(m.get("train_chunks", {}).items()):
             md += [f"Training episodes per chunk between checkpoints (seed {seed}, stochastic actions):", "",
-                   chunk_table(chunks, args.task, names), ""]
+                   chunk_table(chunks, args.task, m["task_metrics"]), ""]
         if m.get("curriculum"):
             md += [f"Training curriculum (evaluation always at stage {m['provenance']['env']['curriculum_stage']}); "
                    "each stage with the step at which its first training episode ended:", ""]

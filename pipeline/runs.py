@@ -24,12 +24,12 @@ class Run:
         self.out = Path(str(args.out) + ".partial")
         self.started, self.prior_wall = time.time(), 0.0
         self.hp, self.trained_env = hp, trained_env
-        self.total = hp["total_timesteps"]
+        self.total = hp.get("total_timesteps", 0)     # none: an algorithm that learns nothing (algos/scripted.py)
         self.every = args.checkpoint_every
         # Everything that decides the result: a resume is allowed only when all of it matches.
         self.identity = {"task": args.task, "reward": args.reward, "reward_fingerprint": fingerprint,
                          "algo": self.algo, "seed": self.seed, "env": env_params, "hparams": hp,
-                         "checkpoint_every": self.every}
+                         "residual": trained_env.get("residual"), "checkpoint_every": self.every}
 
     def wall(self) -> float:
         return round(self.prior_wall + time.time() - self.started, 1)

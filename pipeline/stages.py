@@ -57,7 +57,9 @@ class Stage:
     tools: tuple[str, ...] = ("snakemake", "dvc")
 
     def dvc_name(self, algo: str | None = None, seed: int | None = None) -> str:
-        parts = [self.name] + ([algo] if "algo" in self.each else []) + ([f"seed{seed}"] if "seed" in self.each else [])
+        # DVC stage names take no "+": train-ppo-on-scripted-seed0 for ppo+scripted
+        parts = ([self.name] + ([algo.replace("+", "-on-")] if "algo" in self.each else [])
+                 + ([f"seed{seed}"] if "seed" in self.each else []))
         return "-".join(parts)
 
 
@@ -81,7 +83,8 @@ def code_files(stage: "Stage", ident: dict, template: dict | None = None) -> lis
     With `template` (the identity as DVC placeholders), plug files are written as templates."""
     entries = list(stage.code) + [PLUGS[k].format(**ident) for k in stage.plugs]
     if "algo" in stage.each:
-        entries.append(str(codedeps.module_file(algos.ALGOS[ident["algo"]]).relative_to(codedeps.ROOT)))
+        module = algos.ALGOS[algos.learner(ident["algo"])]
+        entries.append(str(codedeps.module_file(module).relative_to(codedeps.ROOT)))
     files = codedeps.closure(entries)
     if template is None:
         return files
@@ -216,6 +219,8 @@ def expand_key(key: str, algo: str | None, params: dict) -> list[str]:
     """A registry params entry as dotted params.yaml keys: a block expands to its fields (the
     optional ones, drqv2's overrides, where params sets them)."""
     key = key.format(algo=algo)
+    if key == algo and algo is not None:    # "{algo}": its blocks (a residual learner's include `residual`)
+        return [f"{b}.{name}" for b in cfg.algo_blocks(algo) for name in cfg.block_keys(b, params)]
     return [f"{key}.{name}" for name in cfg.block_keys(key, params)] if key in cfg.BLOCKS else [key]
 
 
@@ -328,7 +333,8 @@ def smk_wildcard_constraints() -> dict:
     tasks = rewards.tasks()
     # reports/{task}_compare.md is the comparison, not the report of a reward version "compare".
     return {"task": "|".join(sorted(tasks, key=len, reverse=True)), "reward": r"(?!compare\b)[A-Za-z0-9_-]+",
-            "backend": "|".join(cfg.BACKENDS), "algo": "|".join(cfg.ALGOS), "seed": "[0-9]+"}
+            "backend": "|".join(cfg.BACKENDS), "seed": "[0-9]+",
+            "algo": f"(?:{'|'.join(cfg.ALGOS)})(?:\\+(?:{'|'.join(algos.BASES)}))?"}
 
 
 def smk_code(name: str, config: dict):

@@ -42,7 +42,8 @@ def parse_args(argv=None):
     ap.add_argument("--task", required=True)
     ap.add_argument("--reward", required=True)
     ap.add_argument("--backend", default="mujoco", choices=cfg.BACKENDS, help="physics backend")
-    ap.add_argument("--algo", required=True, choices=cfg.ALGOS)
+    ap.add_argument("--algo", required=True, type=cfg.algo_name,
+                    help="an algorithm of algos/, or a residual learner on a base: ppo+scripted")
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--sanity", required=True, help="the sanity stage's JSON; training refuses a broken env")
     ap.add_argument("--out", required=True, help="run folder")
@@ -50,9 +51,10 @@ def parse_args(argv=None):
     common.add_block_args(ap, "env", "checkpoint_every", "train")
     # Set by the chunk supervisor for its children: train up to this global step, checkpoint, exit 0.
     ap.add_argument("--stop-at", type=int, default=None, help=argparse.SUPPRESS)
-    # Only the --algo block: a stage loads no other algorithm's module.
+    # Only the --algo block (and `residual` for a residual learner): a stage loads no other
+    # algorithm's module.
     algo = ap.parse_known_args(argv)[0].algo
-    common.add_block_args(ap, algo, required=False)
+    common.add_block_args(ap, *cfg.algo_blocks(algo), required=False)
     return ap.parse_args(argv)
 
 
@@ -62,13 +64,13 @@ def check_inputs(args) -> dict:
     problems = cfg.task_reward_problems(args.task, args.reward, [args.algo])
     if problems:
         raise cfg.ParamsError("; ".join(problems))
-    missing = [f"--{args.algo}.{k}" for k, f in cfg.BLOCKS[args.algo].items()
-               if getattr(args, f"{args.algo}.{k}") is None and not f.optional]
+    missing = [f"--{block}.{k}" for block in cfg.algo_blocks(args.algo) for k, f in cfg.BLOCKS[block].items()
+               if getattr(args, f"{block}.{k}") is None and not f.optional]
     if missing:
         raise common.StageError(f"algorithm {args.algo} needs {', '.join(missing)}")
-    hp = common.block(args, args.algo)
+    hp = common.block(args, algos.learner(args.algo))
     try:    # a bad value (say a malformed schedule) stops here
-        algos.env_settings(args.algo, common.env_block(args), hp)
+        trained_env(args, hp)
     except ValueError as e:
         raise cfg.ParamsError(str(e)) from None
     sanity = common.read_json(args.sanity)
@@ -77,13 +79,19 @@ def check_inputs(args) -> dict:
     return hp
 
 
+def trained_env(args, hp: dict) -> dict:
+    """The env settings this run trains on (the algorithm's, with a residual learner's blending)."""
+    residual = common.block(args, "residual") if algos.base_policy(args.algo) else None
+    return algos.env_settings(args.algo, common.env_block(args), hp, residual)
+
+
 def train(args, argv) -> int:
     common.set_threads(args.threads)
     hp = check_inputs(args)
     from envs.vector import make_vec_env
     env_params = common.env_block(args)
-    trained_env = algos.env_settings(args.algo, env_params, hp)
-    run = Run(args, hp, env_params, trained_env, common.reward_fingerprint(args.task, args.reward))
+    settings = trained_env(args, hp)
+    run = Run(args, hp, env_params, settings, common.reward_fingerprint(args.task, args.reward))
     algorithm = algos.get(args.algo)
 
     def resumable(quiet=True):
@@ -107,7 +115,7 @@ def train(args, argv) -> int:
     signal.signal(signal.SIGINT, stop_soon)
     signal.signal(signal.SIGTERM, stop_soon)
 
-    vec = make_vec_env(args.task, args.reward, hp["num_envs"], seed=args.seed, **trained_env)
+    vec = make_vec_env(args.task, args.reward, hp["num_envs"], seed=args.seed, **settings)
     trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo)
     return loop(run, trainer, resume, args.stop_at, lambda: bool(interrupted))
 

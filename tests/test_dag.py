@@ -216,3 +216,36 @@ def test_drqv2_in_both_dags(tmp_path):
         path.write_text(path.read_text() + "\n# edited\n")
         d.run(SNAKEMAKE, ws)
         assert d.ran(ws) == at("v19", [train, f"evaluate-{algo}", f"render-{algo}", "report"]), module
+
+
+def test_residual_learners_in_both_dags(tmp_path):
+    """`algos: [scripted, ppo+scripted, ppo]`: the base alone, PPO learning a residual on it, and PPO
+    alone. Both tools agree; the residual run has its own path and the `residual` block among its
+    params, so a change of residual.alpha retrains the residual learner only, in both tools."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.set_param(ws, "algos", "[scripted, ppo+scripted, ppo]")
+    d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml")], d.ROOT)
+    d.git_init(ws)
+    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
+    assert sorted(smk) == sorted(dvc) and "train-ppo-on-scripted-seed0" in dvc
+    for name in smk:
+        for field in ("cmd", "deps", "outs", "params", "upstream"):
+            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    residual = dvc["train-ppo-on-scripted-seed0"]
+    assert "data/runs/lift_v19_mujoco/ppo+scripted/seed0" in residual["outs"]
+    assert {"residual.alpha", "residual.penalty", "ppo.learning_rate"} <= set(residual["params"])
+    assert not any(p.startswith("residual.") for p in dvc["train-ppo-seed0"]["params"])
+    assert "algos/scripted.py" in dvc["train-scripted-seed0"]["deps"] and "envs/residual.py" in residual["deps"]
+
+    chain = ["train-ppo+scripted-seed0", "evaluate-ppo+scripted", "render-ppo+scripted", "report"]
+    d.run(SNAKEMAKE, ws)
+    d.ran(ws)
+    d.set_param(ws, "residual.alpha", "0.5")
+    d.run(SNAKEMAKE, ws)
+    assert d.ran(ws) == at("v19", chain), "residual.alpha retrains the residual learner only (Snakemake)"
+    d.set_param(ws, "residual.alpha", "0.7")
+    d.run([DVC, "repro", "-q"], ws)
+    d.ran(ws)
+    d.set_param(ws, "residual.alpha", "0.5")
+    d.run([DVC, "repro", "-q"], ws)
+    assert d.ran(ws) == at("v19", chain), "residual.alpha retrains the residual learner only (DVC)"

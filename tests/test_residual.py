@@ -88,3 +88,14 @@ def test_unknown_base_names_the_valid_ones():
         make(base="gr00t", alpha=0.7, penalty=0.001)
     with pytest.raises(ValueError, match="alpha must be > 0"):
         make(base="zero", alpha=0.0, penalty=0.001)
+
+
+def test_evaluation_rebuilds_the_residual_env_the_run_trained_on():
+    """evaluate and render build their env from the checkpoint: a residual run's base and blending."""
+    from pipeline import common
+    meta = {"algo": "ppo+scripted", "hparams": {}, "residual": {"base": "scripted", "alpha": 0.3, "penalty": 0.01}}
+    settings = common.policy_env("ppo+scripted", {"obs_mode": "state"}, [(None, meta)])
+    assert settings["residual"] == {"base": "scripted", "alpha": 0.3, "penalty": 0.01}
+    base_alone = common.policy_env("scripted", {"obs_mode": "state"}, [(None, {**meta, "algo": "scripted", "residual": None})])
+    assert base_alone["residual"] == {"base": "scripted", "alpha": 1.0, "penalty": 0.0}
+    assert "residual" not in common.policy_env("ppo", {"obs_mode": "state"}, [(None, {**meta, "algo": "ppo", "residual": None})])
