@@ -45,6 +45,11 @@ def over(path, dim):
     return stages.smk_over(path, dim, config)
 
 
+def base_runs(path):
+    """A residual learner's trained base: its run of the same seed (train) or of every seed."""
+    return stages.smk_base_runs(path, config)
+
+
 def variants(path):
     """path for every (reward, algo, backend) of the compare block."""
     return stages.smk_variants(path, config)
@@ -80,6 +85,7 @@ rule sanity:
 rule train:
     input:
         sanity="data/sanity/{task}_{backend}.json",
+        base=base_runs("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),
         code=code("train"),
     output:
         run=directory("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),
@@ -107,6 +113,7 @@ rule train:
 rule evaluate:
     input:
         runs=over("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}", "seed"),
+        base=base_runs("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),
         code=code("evaluate"),
     output:
         episodes="data/eval/{task}_{reward}_{backend}/{algo}.parquet",
@@ -136,6 +143,7 @@ rule evaluate:
 rule render:
     input:
         runs=over("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}", "seed"),
+        base=base_runs("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),
         code=code("render"),
     output:
         video=report("data/videos/{task}_{reward}_{backend}/{algo}.mp4", category="Videos",

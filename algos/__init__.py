@@ -16,8 +16,12 @@ ALGOS = {
 }
 
 # Residual learning (envs/residual.py): "ppo+scripted" is PPO learning a residual on top of the
-# scripted controller, its actions blended as the params block `residual` says. Bases by name:
+# scripted controller, its actions blended as the params block `residual` says. Bases by name, and
+# trained bases: "ppo+sac" learns on top of the final policy of this experiment's sac run of the
+# same seed (a declared input, so a change to that run retrains the residual). A trained base acts
+# on the learner's observations, so it is a state-observation algorithm.
 BASES = ("zero", "scripted")
+TRAINED_BASES = ("ppo", "sac")
 
 
 def learner(name: str) -> str:
@@ -32,12 +36,18 @@ def base_policy(name: str) -> str | None:
 
 def problem(name: str) -> str | None:
     """Why name is not an algorithm of the registry (a learner, or learner+base), or None."""
-    if learner(name) not in ALGOS or (base_policy(name) is not None and base_policy(name) not in BASES):
+    if learner(name) not in ALGOS or (base_policy(name) is not None and base_policy(name) not in BASES + TRAINED_BASES):
         return (f"unknown algorithm {name!r}; valid: {', '.join(ALGOS)}, or a residual learner on a base "
-                f"as <algorithm>+<base> with base {' or '.join(BASES)} (e.g. ppo+scripted)")
+                f"as <algorithm>+<base> with base {', '.join(BASES)} or a trained run of "
+                f"{' or '.join(TRAINED_BASES)} (e.g. ppo+scripted, ppo+sac)")
     if base_policy(name) is not None and learner(name) == "scripted":
         return f"{name!r}: the scripted controller learns nothing, so it takes no base"
     return None
+
+
+def trained_base(name: str) -> str | None:
+    """The algorithm whose trained run is the base of residual learner `name` ("ppo+sac" -> "sac")."""
+    return base_policy(name) if base_policy(name) in TRAINED_BASES else None
 
 
 def get(name: str):

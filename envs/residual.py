@@ -46,6 +46,16 @@ class ScriptedBase:
         self.controller.set_state(state)
 
 
+class PolicyBase:
+    """A trained policy (act(obs) for one env's observation) as the base of a batch."""
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def act(self, obs):
+        return np.stack([np.asarray(self.policy.act(o), dtype=np.float64) for o in obs])
+
+
 def make_base(base, env):
     if base == "zero":
         return ZeroBase(env)

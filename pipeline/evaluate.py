@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import checkpoints, common, stats
+from pipeline import bases, checkpoints, common, stats
 from pipeline import config as cfg
 
 
@@ -60,7 +60,7 @@ def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
     settings = common.policy_env(args.algo, env_params, found)
     for path, meta in found:        # refuse before spending time on any of them
         common.check_checkpoint(meta, path, args.task, args.reward, {k: settings[k] for k in common.OBS_KEYS})
-    env = make_env(args.task, args.reward, **settings)
+    env = make_env(args.task, args.reward, **bases.with_trained_base(settings, run_dir, args.task, args.reward))
     rows = []
     for path, meta in found:
         policy = algos.load_policy(args.algo, path, ev["deterministic"], meta["global_step"])

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from pipeline import checkpoints, common
+from pipeline import bases, checkpoints, common
 from pipeline import config as cfg
 
 SHEET_MAX = 8
@@ -130,7 +130,8 @@ def main(argv=None) -> int:
     started = time.time()
     for path in (args.video, args.sheet, args.still, args.info):
         Path(path).parent.mkdir(parents=True, exist_ok=True)     # DVC, unlike Snakemake, does not
-    env = make_env(args.task, args.reward, render_size=(r["height"], r["width"]), **settings)
+    env = make_env(args.task, args.reward, render_size=(r["height"], r["width"]),
+                   **bases.with_trained_base(settings, runs[min(runs)], args.task, args.reward))
 
     # The final policy, one episode, every frame.
     path, meta = found[-1]

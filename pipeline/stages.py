@@ -27,7 +27,8 @@ DIMS = ("algo", "seed")                     # fan-out dimensions, listed by para
 class Input:
     path: str
     # "algo" or "seed": one path per listed value; "variant": one per (reward, algo, backend) of the
-    # compare block. Passed space-separated.
+    # compare block; "base": a residual learner's trained base, the run of the same seed(s) (none
+    # for other algorithms). Passed space-separated.
     over: str | None = None
 
 
@@ -82,9 +83,9 @@ def code_files(stage: "Stage", ident: dict, template: dict | None = None) -> lis
     """A stage instance's code deps for identity values `ident` (task, reward, backend, algo).
     With `template` (the identity as DVC placeholders), plug files are written as templates."""
     entries = list(stage.code) + [PLUGS[k].format(**ident) for k in stage.plugs]
-    if "algo" in stage.each:
-        module = algos.ALGOS[algos.learner(ident["algo"])]
-        entries.append(str(codedeps.module_file(module).relative_to(codedeps.ROOT)))
+    if "algo" in stage.each:     # the learner's module, and a trained base's (loaded to act)
+        for name in filter(None, (algos.learner(ident["algo"]), algos.trained_base(ident["algo"]))):
+            entries.append(str(codedeps.module_file(algos.ALGOS[name]).relative_to(codedeps.ROOT)))
     files = codedeps.closure(entries)
     if template is None:
         return files
@@ -150,7 +151,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
              "--sanity {input.sanity} --out {output.run} --threads {threads}",
         params=("env", "{algo}", "checkpoint_every", "train"),
         code=("pipeline/train.py",), plugs=("task", "reward", "backend"),
-        inputs={"sanity": Input("data/sanity/{task}_{backend}.json")},
+        inputs={"sanity": Input("data/sanity/{task}_{backend}.json"), "base": Input(RUN, over="base")},
         outputs={"run": Output(RUN, directory=True)},
         resources={"mem_mb": 6000, "runtime": 180},
     ),
@@ -160,7 +161,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
              "--metrics {output.metrics} --curve {output.curve} --provenance {output.provenance} --threads {threads}",
         params=("env", "evaluation"),
         code=("pipeline/evaluate.py",), plugs=("task", "reward", "backend"),
-        inputs={"runs": Input(RUN, over="seed")},
+        inputs={"runs": Input(RUN, over="seed"), "base": Input(RUN, over="base")},
         outputs={"episodes": Output(EVAL + ".parquet"),
                  "metrics": Output(EVAL + ".json"),
                  "curve": Output(EVAL + "_curve.tsv"),
@@ -174,7 +175,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
              "--threads {threads}",
         params=("env", "render"),
         code=("pipeline/render.py",), plugs=("task", "reward", "backend"),
-        inputs={"runs": Input(RUN, over="seed")},
+        inputs={"runs": Input(RUN, over="seed"), "base": Input(RUN, over="base")},
         outputs={"video": Output(VIDEO + ".mp4"), "sheet": Output(VIDEO + "_sheet.png"),
                  "still": Output(VIDEO + ".png"), "info": Output(VIDEO + "_render.json")},
         resources={"mem_mb": 3000, "runtime": 30},
@@ -261,7 +262,16 @@ def _dvc_path(template: str, algo=None, seed=None) -> str:
     return template.format(task="${task}", reward="${reward}", backend="${backend}", algo=algo, seed=seed)
 
 
+def base_runs(algo: str, seed, seeds: list) -> list[tuple[str, object]]:
+    """(algo, seed) of the trained base runs a stage of residual learner `algo` reads: the base's run
+    of `seed`, or of every seed (evaluate, render); none for other algorithms."""
+    base = algos.trained_base(algo)
+    return [] if base is None else [(base, s) for s in ([seed] if seed is not None else seeds)]
+
+
 def _expand(inp: Input, params: dict, algo=None, seed=None) -> list[str]:
+    if inp.over == "base":
+        return [_dvc_path(inp.path, a, s) for a, s in base_runs(algo, seed, params["seeds"])]
     if inp.over == "seed":
         return [_dvc_path(inp.path, algo, s) for s in params["seeds"]]
     if inp.over == "algo":
@@ -334,7 +344,7 @@ def smk_wildcard_constraints() -> dict:
     # reports/{task}_compare.md is the comparison, not the report of a reward version "compare".
     return {"task": "|".join(sorted(tasks, key=len, reverse=True)), "reward": r"(?!compare\b)[A-Za-z0-9_-]+",
             "backend": "|".join(cfg.BACKENDS), "seed": "[0-9]+",
-            "algo": f"(?:{'|'.join(cfg.ALGOS)})(?:\\+(?:{'|'.join(algos.BASES)}))?"}
+            "algo": f"(?:{'|'.join(cfg.ALGOS)})(?:\\+(?:{'|'.join(algos.BASES + algos.TRAINED_BASES)}))?"}
 
 
 def smk_code(name: str, config: dict):
@@ -361,6 +371,12 @@ def smk_gpu(config: dict):
     """A resource function: 1 GPU for a DrQ-v2 run on drqv2.device cuda, else none (a cluster
     executor maps it to --gpus)."""
     return lambda wc: int(wc.algo == "drqv2" and config.get("drqv2", {}).get("device") == "cuda")
+
+
+def smk_base_runs(path: str, config: dict):
+    """An input function: a residual learner's trained base runs (the same seed, or every seed)."""
+    return lambda wc: [path.format(**{**dict(wc.items()), "algo": a, "seed": s})
+                       for a, s in base_runs(wc.algo, wc.get("seed"), config["seeds"])]
 
 
 def smk_variants(path: str, config: dict):

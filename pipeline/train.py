@@ -32,7 +32,7 @@ import sys
 from tqdm import tqdm
 
 import algos
-from pipeline import checkpoints, chunks, common
+from pipeline import bases, checkpoints, chunks, common
 from pipeline import config as cfg
 from pipeline.runs import Run
 
@@ -115,7 +115,8 @@ def train(args, argv) -> int:
     signal.signal(signal.SIGINT, stop_soon)
     signal.signal(signal.SIGTERM, stop_soon)
 
-    vec = make_vec_env(args.task, args.reward, hp["num_envs"], seed=args.seed, **settings)
+    vec = make_vec_env(args.task, args.reward, hp["num_envs"], seed=args.seed,
+                       **bases.with_trained_base(settings, args.out, args.task, args.reward))
     trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo)
     return loop(run, trainer, resume, args.stop_at, lambda: bool(interrupted))
 

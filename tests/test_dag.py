@@ -249,3 +249,35 @@ def test_residual_learners_in_both_dags(tmp_path):
     d.set_param(ws, "residual.alpha", "0.5")
     d.run([DVC, "repro", "-q"], ws)
     assert d.ran(ws) == at("v19", chain), "residual.alpha retrains the residual learner only (DVC)"
+
+
+def test_a_trained_base_is_a_declared_input_of_its_residual_learner(tmp_path):
+    """`algos: [sac, ppo+sac]`: PPO learns a residual on the final sac policy of the same seed. The
+    sac run is an input of the residual's train, evaluate and render stages, so a change to the sac
+    run's params retrains the base and then the residual, in both tools."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.set_param(ws, "algos", "[sac, ppo+sac]")
+    d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml")], d.ROOT)
+    d.git_init(ws)
+    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
+    assert sorted(smk) == sorted(dvc)
+    for name in smk:
+        for field in ("cmd", "deps", "outs", "params", "upstream"):
+            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    for name in ("train-ppo-on-sac-seed0", "evaluate-ppo-on-sac", "render-ppo-on-sac"):
+        assert "data/runs/lift_v19_mujoco/sac/seed0" in dvc[name]["deps"] and "algos/sac.py" in dvc[name]["deps"]
+    assert "train-sac-seed0" in dvc["train-ppo-on-sac-seed0"]["upstream"]
+
+    both = ["train-sac-seed0", "evaluate-sac", "render-sac", "train-ppo+sac-seed0", "evaluate-ppo+sac",
+            "render-ppo+sac", "report"]
+    d.run(SNAKEMAKE, ws)
+    d.ran(ws)
+    d.set_param(ws, "sac.learning_rate", "1.0e-3")
+    d.run(SNAKEMAKE, ws)
+    assert d.ran(ws) == at("v19", both), "a retrained base retrains its residual learner (Snakemake)"
+    d.set_param(ws, "sac.learning_rate", "3.0e-4")
+    d.run([DVC, "repro", "-q"], ws)
+    d.ran(ws)
+    d.set_param(ws, "sac.learning_rate", "1.0e-3")
+    d.run([DVC, "repro", "-q"], ws)
+    assert d.ran(ws) == at("v19", both), "a retrained base retrains its residual learner (DVC)"

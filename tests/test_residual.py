@@ -99,3 +99,25 @@ def test_evaluation_rebuilds_the_residual_env_the_run_trained_on():
     base_alone = common.policy_env("scripted", {"obs_mode": "state"}, [(None, {**meta, "algo": "scripted", "residual": None})])
     assert base_alone["residual"] == {"base": "scripted", "alpha": 1.0, "penalty": 0.0}
     assert "residual" not in common.policy_env("ppo", {"obs_mode": "state"}, [(None, {**meta, "algo": "ppo", "residual": None})])
+
+
+def test_a_trained_base_is_the_run_of_the_same_seed_beside_the_learner(tmp_path):
+    from pipeline import bases, common
+    run = tmp_path / "data/runs/lift_v19_mujoco/ppo+sac/seed2"
+    assert bases.base_run(str(run) + ".partial", "sac") == tmp_path / "data/runs/lift_v19_mujoco/sac/seed2"
+    settings = {"obs_mode": "state", "image_size": 84, "frame_stack": 1,
+                "residual": {"base": "sac", "alpha": 0.7, "penalty": 0.001}}
+    with pytest.raises(common.StageError, match="sac/seed2: the trained base of ppo\\+sac is missing"):
+        bases.with_trained_base(settings, run, "lift", "v19")
+    plain = {**settings, "residual": {**settings["residual"], "base": "scripted"}}
+    assert bases.with_trained_base(plain, run, "lift", "v19") is plain, "a named base needs no run"
+
+
+def test_a_policy_base_acts_env_by_env():
+    from envs.residual import PolicyBase
+
+    class Half:
+        def act(self, obs):
+            return obs[:6] * 0.5
+    obs = np.arange(24, dtype=np.float32).reshape(2, 12)
+    np.testing.assert_array_equal(PolicyBase(Half()).act(obs), obs[:, :6] * 0.5)
