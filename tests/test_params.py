@@ -76,7 +76,8 @@ def test_errors_name_the_key_and_valid_values():
 
 def test_residual_learners_name_their_bases():
     assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, her, drqv2, scripted, or a residual learner on a base " \
-           "as <algorithm>+<base> with base zero or scripted" in _errors(lambda p: p.update(algos=["ppo+gr00t"]))
+           "as <algorithm>+<base> with base zero, scripted or a trained run of ppo or sac" in _errors(
+               lambda p: p.update(algos=["ppo+gr00t"]))
     assert "takes no base" in _errors(lambda p: p.update(algos=["scripted+zero"]))
     assert "residual.alpha: got -1.0" in _errors(lambda p: (p.update(algos=["ppo+zero"]), p["residual"].update(alpha=-1.0)))
     walk = _errors(lambda p: p.update(task="walk", reward="v2", algos=["ppo+scripted"], compare={
