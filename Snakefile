@@ -50,6 +50,11 @@ def base_runs(path):
     return stages.smk_base_runs(path, config)
 
 
+def best(path):
+    """The evaluation metrics naming the best checkpoint, where render.checkpoint is best."""
+    return stages.smk_best(path, config)
+
+
 def variants(path):
     """path for every (reward, algo, backend) of the compare block."""
     return stages.smk_variants(path, config)
@@ -144,6 +149,7 @@ rule render:
     input:
         runs=over("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}", "seed"),
         base=base_runs("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),
+        best=best("data/eval/{task}_{reward}_{backend}/{algo}.json"),
         code=code("render"),
     output:
         video=report("data/videos/{task}_{reward}_{backend}/{algo}.mp4", category="Videos",

@@ -47,7 +47,7 @@ BLOCKS: dict[str, dict[str, Field]] = {
     "sanity": {"episodes": _pos_int(), "seed": _pos_int(0)},
     "evaluation": {"episodes": _pos_int(), "deterministic": Field("bool"), "seed": _pos_int(0)},
     "render": {"fps": _pos_int(), "width": _pos_int(16), "height": _pos_int(16), "cameras": Field("str"),
-               "seed": _pos_int(0)},
+               "seed": _pos_int(0), "checkpoint": Field("str", choices=("final", "best"))},
     # How the train stage runs, not what it learns: a run chunked or not ends with the same weights.
     "train": {"chunk_steps": _pos_int(0), "chunk_retries": _pos_int(0)},
     "report": {"consistency_tolerance": Field("float", min=0.0), "success_threshold": Field("float", min=0.0, max=1.0)},

@@ -119,6 +119,19 @@ def training_chunks(run_dir, names: list[str]) -> list[dict]:
     return rows
 
 
+def best_checkpoints(df: pd.DataFrame) -> dict:
+    """Per seed, the checkpoint with the highest evaluation success (the earliest of equals, as a
+    best-model callback keeps it) and its figures. Chosen on the evaluation episodes themselves, so
+    its success rate is an optimistic estimate; the final checkpoint's is not."""
+    best = {}
+    for seed, part in df.groupby("seed"):
+        by_step = part.groupby("step").agg(success_rate=("success_once", "mean"), mean_return=("return", "mean"))
+        step = by_step.success_rate.idxmax()
+        best[str(int(seed))] = {"step": int(step), "success_rate": float(by_step.success_rate[step]),
+                                "mean_return": float(by_step.mean_return[step])}
+    return best
+
+
 def curriculum_steps(run_dir) -> list[dict]:
     """Each curriculum stage a run trained at, with the global step at which its first episode at
     that stage ended (empty without a curriculum)."""
@@ -191,7 +204,8 @@ def main(argv=None) -> int:
     seeds, across = per_seed(df, names)
     metrics = {**headline(df, names), "per_seed": seeds, "across_seeds": across,
                "train": training_side(args.runs, ev["episodes"], names),
-               "train_chunks": {str(r["seed"]): training_chunks(d, names) for d, r in runs.items()}}
+               "train_chunks": {str(r["seed"]): training_chunks(d, names) for d, r in runs.items()},
+               "best": best_checkpoints(df)}
     stages = {str(r["seed"]): curriculum_steps(d) for d, r in runs.items()}
     if any(stages.values()):
         metrics["curriculum"] = stages

@@ -107,6 +107,15 @@ def even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)))
 
 
+def best_checkpoint(args, found):
+    """The checkpoint of found (a run's) that the evaluate stage picked as its seed's best; its
+    metrics are this stage's declared input where render.checkpoint is best (pipeline/stages.py)."""
+    from pipeline.stages import EVAL
+    metrics = EVAL.format(task=args.task, reward=args.reward, backend=args.backend, algo=args.algo) + ".json"
+    best = common.read_json(metrics)["best"][str(found[-1][1]["seed"])]
+    return next((p, m) for p, m in found if m["global_step"] == best["step"])
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     common.set_threads(args.threads)
@@ -133,8 +142,8 @@ def main(argv=None) -> int:
     env = make_env(args.task, args.reward, render_size=(r["height"], r["width"]),
                    **bases.with_trained_base(settings, runs[min(runs)], args.task, args.reward))
 
-    # The final policy, one episode, every frame.
-    path, meta = found[-1]
+    # The final (or best) policy, one episode, every frame.
+    path, meta = found[-1] if r["checkpoint"] == "final" else best_checkpoint(args, found)
     policy = algos.load_policy(args.algo, path)
     still, writer = None, imageio.get_writer(args.video, fps=r["fps"], codec="libx264", macro_block_size=1,
                                               ffmpeg_log_level="error")

@@ -267,6 +267,11 @@ def main(argv=None) -> int:
         for seed, chunks in sorted(m.get("train_chunks", {}).items()):
             md += [f"Training episodes per chunk between checkpoints (seed {seed}, stochastic actions):", "",
                    chunk_table(chunks, args.task, m["task_metrics"]), ""]
+        if m.get("best"):
+            md += ["Best checkpoint by evaluation success, per seed (picked on these same evaluation episodes, "
+                   "so an optimistic figure; the tables above use the final checkpoint): "
+                   + ", ".join(f"seed {s}: step {b['step']:,}, {b['success_rate']:.0%}"
+                               for s, b in sorted(m["best"].items(), key=lambda kv: int(kv[0]))) + ".", ""]
         if m.get("curriculum"):
             md += [f"Training curriculum (evaluation always at stage {m['provenance']['env']['curriculum_stage']}); "
                    "each stage with the step at which its first training episode ended:", ""]

@@ -28,7 +28,8 @@ class Input:
     path: str
     # "algo" or "seed": one path per listed value; "variant": one per (reward, algo, backend) of the
     # compare block; "base": a residual learner's trained base, the run of the same seed(s) (none
-    # for other algorithms). Passed space-separated.
+    # for other algorithms); "best": the path where render.checkpoint is best (else none). Passed
+    # space-separated.
     over: str | None = None
 
 
@@ -175,7 +176,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
              "--threads {threads}",
         params=("env", "render"),
         code=("pipeline/render.py",), plugs=("task", "reward", "backend"),
-        inputs={"runs": Input(RUN, over="seed"), "base": Input(RUN, over="base")},
+        inputs={"runs": Input(RUN, over="seed"), "base": Input(RUN, over="base"),
+                "best": Input(EVAL + ".json", over="best")},
         outputs={"video": Output(VIDEO + ".mp4"), "sheet": Output(VIDEO + "_sheet.png"),
                  "still": Output(VIDEO + ".png"), "info": Output(VIDEO + "_render.json")},
         resources={"mem_mb": 3000, "runtime": 30},
@@ -272,6 +274,8 @@ def base_runs(algo: str, seed, seeds: list) -> list[tuple[str, object]]:
 def _expand(inp: Input, params: dict, algo=None, seed=None) -> list[str]:
     if inp.over == "base":
         return [_dvc_path(inp.path, a, s) for a, s in base_runs(algo, seed, params["seeds"])]
+    if inp.over == "best":
+        return [_dvc_path(inp.path, algo, seed)] if params["render"]["checkpoint"] == "best" else []
     if inp.over == "seed":
         return [_dvc_path(inp.path, algo, s) for s in params["seeds"]]
     if inp.over == "algo":
@@ -377,6 +381,13 @@ def smk_base_runs(path: str, config: dict):
     """An input function: a residual learner's trained base runs (the same seed, or every seed)."""
     return lambda wc: [path.format(**{**dict(wc.items()), "algo": a, "seed": s})
                        for a, s in base_runs(wc.algo, wc.get("seed"), config["seeds"])]
+
+
+def smk_best(path: str, config: dict):
+    """An input function: the evaluation metrics naming the best checkpoint, where
+    render.checkpoint is best (none otherwise)."""
+    return lambda wc: ([path.format(**{"backend": config["backend"], **dict(wc.items())})]
+                       if config["render"]["checkpoint"] == "best" else [])
 
 
 def smk_variants(path: str, config: dict):

@@ -281,3 +281,17 @@ def test_a_trained_base_is_a_declared_input_of_its_residual_learner(tmp_path):
     d.set_param(ws, "sac.learning_rate", "1.0e-3")
     d.run([DVC, "repro", "-q"], ws)
     assert d.ran(ws) == at("v19", both), "a retrained base retrains its residual learner (DVC)"
+
+
+def test_render_of_the_best_checkpoint_runs_after_evaluate(tmp_path):
+    """render.checkpoint best: render reads the evaluate stage's pick, a declared input in both tools."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.set_param(ws, "render.checkpoint", "best")
+    d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml")], d.ROOT)
+    d.git_init(ws)
+    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
+    assert sorted(smk) == sorted(dvc)
+    for name in smk:
+        for field in ("cmd", "deps", "outs", "params", "upstream"):
+            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    assert "evaluate-ppo" in dvc["render-ppo"]["upstream"] and "data/eval/lift_v19_mujoco/ppo.json" in dvc["render-ppo"]["deps"]

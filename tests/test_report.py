@@ -137,6 +137,20 @@ def test_a_curriculum_run_shows_where_its_stage_moved(tmp_path):
     assert "- seed 1: stage 3 at 300, stage 2 at 50,100" in text
 
 
+def test_best_checkpoints_are_the_earliest_best_and_reported_as_optimistic(tmp_path):
+    df = episodes("ppo", {0: [10.0, 12.0], 50000: [600.0, 700.0], 100000: [650.0, 400.0], 150000: [900.0, 950.0]},
+                  seeds=(0,))
+    df.loc[df.step == 150000, "success_once"] = [True, False]        # 50% at the end, 100% at 50k
+    assert evaluate.best_checkpoints(df) == {"0": {"step": 50000, "success_rate": 1.0, "mean_return": 650.0}}
+    args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0)
+    ev = tmp_path / "data/eval/lift_v19_mujoco"
+    m = json.loads((ev / "ppo.json").read_text())
+    m["best"] = {"0": {"step": 50000, "success_rate": 1.0, "mean_return": 650.0}}
+    (ev / "ppo.json").write_text(json.dumps(m))
+    assert ("Best checkpoint by evaluation success, per seed (picked on these same evaluation episodes, so an "
+            "optimistic figure; the tables above use the final checkpoint): seed 0: step 50,000, 100%.") in report(args, tmp_path)
+
+
 def test_report_reads_no_other_reward_version(tmp_path):
     """Another reward version's evaluation data next to ours changes nothing: the report reads its
     declared inputs only (reports/{task}_compare.md compares versions)."""
