@@ -17,7 +17,23 @@ import numpy as np
 
 from envs.tasks import get_task
 from envs.tasks.base import BACKENDS, NO_REWARD
-from envs.vector import BatchedEnv
+from envs.vector import BatchedEnv, episode_stats
+
+
+def run_scripted(env, episodes, seed=0):
+    """Run the task's scripted controller (Task.scripted_controller) for `episodes` episodes on a
+    BatchedEnv; returns their final_info rows."""
+    controller = env.task.scripted_controller(env)
+    env.reset(seed=seed)
+    controller.reset()
+    rows = []
+    while len(rows) < episodes:
+        _, _, _, _, infos = env.step(controller.act())
+        if "final_info" in infos:
+            done = np.flatnonzero(infos["_final_info"])
+            rows += [episode_stats(infos, i) for i in done]
+            controller.reset(done)
+    return rows[:episodes]
 
 
 def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_steps=400,

@@ -10,7 +10,7 @@ import numpy as np
 
 from envs.ik import top_down_ik
 from envs.tasks.base import CUBE_HALF, GRIPPER_CLOSED, GRIPPER_OPEN
-from envs.vector import episode_stats
+from envs.sanity import run_scripted
 
 ABOVE, DESCEND, CLOSE, LIFT, CARRY = range(5)
 FIXED_JAW_CLEARANCE = 0.003  # m: centre the cube slightly towards the moving jaw so the fixed jaw clears it
@@ -86,22 +86,6 @@ class ScriptedPicker:
 def _yaw(quat):
     w, x, y, z = quat
     return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-
-
-def run_scripted(env, episodes, seed=0):
-    """Run the scripted controller for `episodes` episodes on a BatchedEnv; returns final_info rows."""
-    picker = ScriptedPicker(env)
-    env.reset(seed=seed)
-    picker.reset()
-    rows = []
-    while len(rows) < episodes:
-        _, _, _, _, infos = env.step(picker.act())
-        if "final_info" in infos:
-            done = np.flatnonzero(infos["_final_info"])
-            for i in done:
-                rows.append(episode_stats(infos, i))
-            picker.reset(done)
-    return rows[:episodes]
 
 
 def sanity_checks(make, *, backend, seed, episodes, min_success):

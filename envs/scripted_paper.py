@@ -11,8 +11,8 @@ through the same delta-target actions a policy uses, as envs/scripted.py.
 Imperfect by design: it brings the sheet's centre to the target but never turns the sheet, so it
 succeeds only when the random start yaw is already within the 10 deg tolerance (a third of the
 starts under the +-30 deg randomisation; the drag turns the sheet by a degree or two).
-Measured with the task's defaults (domain randomisation on, 400-step episodes), run_dragger(env,
-50, seed=s) on a 5-env BatchedEnv, s = 0, 100, 200: success (success_once) 38%, 26%, 36%, so 33%
+Measured with the task's defaults (domain randomisation on, 400-step episodes),
+envs.sanity.run_scripted(env, 50, seed=s) on a 5-env BatchedEnv, s = 0, 100, 200: success (success_once) 38%, 26%, 36%, so 33%
 of 150 episodes; mean final distance 2.2 mm each time; mean final yaw error 14.6, 16.5, 14.5 deg
 (every failure is a yaw error >= 10 deg). The drag itself takes ~40 steps with the jaws on the
 sheet. tests/test_paper_square.py holds the success rate to 10-80%.
@@ -112,22 +112,6 @@ class PaperDragger:
             self.phase[i], self.timer[i] = nxt, 0
 
 
-def run_dragger(env, episodes, seed=0):
-    """Run the dragger for `episodes` episodes on a BatchedEnv of paper_square; final_info rows."""
-    from envs.vector import episode_stats
-    dragger = PaperDragger(env)
-    env.reset(seed=seed)
-    dragger.reset()
-    rows = []
-    while len(rows) < episodes:
-        _, _, _, _, infos = env.step(dragger.act())
-        if "final_info" in infos:
-            done = np.flatnonzero(infos["_final_info"])
-            rows.extend(episode_stats(infos, i) for i in done)
-            dragger.reset(done)
-    return rows[:episodes]
-
-
 MIN_TRAVEL = 0.05   # m: the sanity check's least mean travel of the sheet under the dragger
 
 
@@ -137,7 +121,8 @@ def sanity_checks(make, *, backend, seed, episodes):
     target than half the nominal distance. Its success rate is a figure, not a requirement: the
     dragger is imperfect by design, so the stage's min_success does not apply."""
     env = make()
-    rows = run_dragger(env, episodes, seed=seed)
+    from envs.sanity import run_scripted
+    rows = run_scripted(env, episodes, seed=seed)
     env.close()
     mean = lambda key, digits=4: round(float(np.mean([r[key] for r in rows])), digits)   # noqa: E731
     c = {"episodes": episodes, "success_rate": mean("success_once"), "success_at_end_rate": mean("success_at_end"),

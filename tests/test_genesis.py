@@ -9,7 +9,7 @@ import pytest
 
 
 import envs  # noqa: E402
-from envs.scripted import run_scripted  # noqa: E402
+from envs.sanity import run_scripted  # noqa: E402
 
 N = 4
 

@@ -110,7 +110,7 @@ def test_the_sheet_at_rest_stays_put():
     env.close()
 
 
-def run_dragger(env, episodes, seed):
+def drag_episodes(env, episodes, seed):
     """Each finished episode's statistics with the distance its sheet started at."""
     dragger = PaperDragger(env)
     env.reset(seed=seed)
@@ -128,7 +128,7 @@ def run_dragger(env, episodes, seed):
 
 
 def test_the_scripted_dragger_moves_the_sheet_by_contact_and_is_imperfect():
-    rows = run_dragger(make(n=5), 50, seed=100)
+    rows = drag_episodes(make(n=5), 50, seed=100)
     start = np.array([r["start_distance"] for r in rows])
     final = np.array([r["final_distance"] for r in rows])
     assert start.min() > 0.08                                   # success needs a move

@@ -3,7 +3,7 @@ reward component, the residual magnitude per episode, and exact resume with a st
 import numpy as np
 import pytest
 
-from envs.scripted import run_scripted
+from envs.sanity import run_scripted
 from envs.vector import BatchedEnv
 
 ENV = dict(task="lift", reward="v19", num_envs=2, max_episode_steps=60, curriculum_stage=1)

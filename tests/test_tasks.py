@@ -6,7 +6,7 @@ import pytest
 import envs
 from envs import rewards
 from envs.ik import top_down_ik
-from envs.scripted import run_scripted
+from envs.sanity import run_scripted
 from pipeline import common
 
 

@@ -67,7 +67,7 @@ def test_autoreset_of_one_env_leaves_the_others_alone():
 def test_final_info_reports_every_statistic_and_success():
     # Devlog 001: success was missing from final_info, so training logged 0% success.
     env = envs.make_vec_env("lift", "v19", num_envs=2, seed=0, max_episode_steps=120)
-    from envs.scripted import run_scripted
+    from envs.sanity import run_scripted
     rows = run_scripted(env, 2, seed=0)
     for row in rows:
         for key in ("return", "episode_len", "success_once", "success_at_end", "max_cube_z", "grasp_steps",

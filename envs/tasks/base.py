@@ -217,17 +217,23 @@ class Task(abc.ABC):
         """(height, width, 3) uint8 RGB image of env i from one of `cameras`."""
 
     # --- checkpoints -------------------------------------------------------------------------------
-    @abc.abstractmethod
+    # A task on make_physics (self.physics) lists in _STATE the arrays it carries between steps
+    # besides the physics; a task on another simulator (walk) overrides these three.
+    _STATE: tuple = ()
+
     def get_state(self):
         """A picklable copy of everything the task carries between steps (physics included)."""
+        return {"physics": self.physics.get_state(), **{k: getattr(self, k).copy() for k in self._STATE}}
 
-    @abc.abstractmethod
     def set_state(self, state):
         """Restore get_state()'s copy: the envs continue as if never interrupted."""
+        self.physics.set_state_all(state["physics"])
+        for k in self._STATE:
+            setattr(self, k, state[k].copy())
 
-    @abc.abstractmethod
     def close(self):
         """Release the physics."""
+        self.physics.close()
 
 
 # State observation, in order; bounds are generous physical limits, so a value outside them means
@@ -332,14 +338,6 @@ class TabletopTask(Task):
     # What the task itself carries between steps; with the physics state, enough to continue exactly.
     _STATE = ("target", "hold_count", "goal", "cube_spawn", "last_action")
 
-    def get_state(self):
-        return {"physics": self.physics.get_state(), **{k: getattr(self, k).copy() for k in self._STATE}}
-
-    def set_state(self, state):
-        self.physics.set_state_all(state["physics"])
-        for k in self._STATE:
-            setattr(self, k, state[k].copy())
-
     def init_goal(self, rng, cube_spawn):
         return cube_spawn.copy()
 
@@ -421,6 +419,3 @@ class TabletopTask(Task):
 
     def render(self, i, camera, height, width):
         return self.physics.render(i, camera, height, width, show_sites=(2,) if self.show_goal else ())
-
-    def close(self):
-        self.physics.close()

@@ -230,14 +230,3 @@ class PaperSquareTask(Task):
     # --- checkpoints ----------------------------------------------------------------------------------
     _STATE = ("target", "paper_start", "max_travel", "last_action", "target_pos")
 
-    def get_state(self):
-        return {"physics": self.physics.get_state(), **{k: getattr(self, k).copy() for k in self._STATE}}
-
-    def set_state(self, state):
-        self.physics.set_state_all(state["physics"])
-        for k in self._STATE:
-            setattr(self, k, state[k].copy())
-
-    def close(self):
-        self.physics.close()
-
