@@ -20,6 +20,38 @@ def at(reward, names):
     return sorted(f"{n}@{reward}" for n in names)
 
 
+def agreeing_dags(tmp_path, **params) -> tuple:
+    """A fake workspace with these params set (key__name for key.name), dvc.yaml generated for them
+    by the real code (the workspace's stage modules are fakes), and both tools' DAGs checked equal:
+    (workspace, DVC's DAG)."""
+    ws = d.make_workspace(tmp_path / "ws")
+    for key, value in params.items():
+        d.set_param(ws, key.replace("__", "."), value)
+    if params:      # without, the committed dvc.yaml
+        d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out",
+               str(ws / "dvc.yaml")], d.ROOT)
+    d.git_init(ws)
+    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
+    assert sorted(smk) == sorted(dvc)
+    for name in smk:
+        for field in ("cmd", "deps", "outs", "params", "upstream"):
+            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    return ws, dvc
+
+
+def reruns_after_edit(ws, key: str, value: str, edited: str) -> tuple[list, list]:
+    """What Snakemake, then DVC, reruns when key goes from value to edited after a full run."""
+    out = []
+    for cmd in (SNAKEMAKE, [DVC, "repro", "-q"]):
+        d.set_param(ws, key, value)
+        d.run(cmd, ws)
+        d.ran(ws)
+        d.set_param(ws, key, edited)
+        d.run(cmd, ws)
+        out.append(d.ran(ws))
+    return tuple(out)
+
+
 def test_dvc_yaml_is_fresh():
     """dvc.yaml is generated from pipeline/stages.py and params.yaml; it must be regenerated and
     committed whenever either changes (`make dvc.yaml`)."""
@@ -35,13 +67,7 @@ def test_snakemake_lint_is_clean():
 
 def test_dags_agree(tmp_path):
     """Same stage instances, commands, deps, outs, params and edges, as each tool reports them."""
-    ws = d.make_workspace(tmp_path / "ws")
-    d.git_init(ws)
-    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
-    assert sorted(smk) == sorted(dvc)
-    for name in smk:
-        for field in ("cmd", "deps", "outs", "params", "upstream"):
-            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    _, dvc = agreeing_dags(tmp_path)
     # and the shape is the one the design asks for
     assert dvc["sanity"]["upstream"] == []
     assert dvc["train-ppo-seed0"]["upstream"] == ["sanity"]
@@ -191,16 +217,8 @@ def test_drqv2_in_both_dags(tmp_path):
     """With `algos: [ppo, drqv2]` both tools agree on every stage (DrQ-v2's quoted schedule flag
     included); DrQ-v2's stages depend on algos/drqv2/ and an SB3 run's do not,
     so editing one algorithm's module reruns that algorithm's stages only."""
-    ws = d.make_workspace(tmp_path / "ws")
-    d.set_param(ws, "algos", "[ppo, drqv2]")
-    # dvc.yaml from the real code (the workspace's stage modules are fakes), for the workspace's params
-    d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml")], d.ROOT)
-    d.git_init(ws)
-    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
-    assert sorted(smk) == sorted(dvc) and "train-drqv2-seed0" in dvc
-    for name in smk:
-        for field in ("cmd", "deps", "outs", "params", "upstream"):
-            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    ws, dvc = agreeing_dags(tmp_path, algos="[ppo, drqv2]")
+    assert "train-drqv2-seed0" in dvc
     assert "--drqv2.stddev_schedule 'linear(1.0,0.1,30000)'" in dvc["train-drqv2-seed0"]["cmd"]
     for stage in ("train-drqv2-seed0", "evaluate-drqv2", "render-drqv2"):
         assert {"algos/drqv2/agent.py", "algos/drqv2/replay.py"} <= set(dvc[stage]["deps"])
@@ -222,15 +240,8 @@ def test_residual_learners_in_both_dags(tmp_path):
     """`algos: [scripted, ppo+scripted, ppo]`: the base alone, PPO learning a residual on it, and PPO
     alone. Both tools agree; the residual run has its own path and the `residual` block among its
     params, so a change of residual.alpha retrains the residual learner only, in both tools."""
-    ws = d.make_workspace(tmp_path / "ws")
-    d.set_param(ws, "algos", "[scripted, ppo+scripted, ppo]")
-    d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml")], d.ROOT)
-    d.git_init(ws)
-    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
-    assert sorted(smk) == sorted(dvc) and "train-ppo-on-scripted-seed0" in dvc
-    for name in smk:
-        for field in ("cmd", "deps", "outs", "params", "upstream"):
-            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    ws, dvc = agreeing_dags(tmp_path, algos="[scripted, ppo+scripted, ppo]")
+    assert "train-ppo-on-scripted-seed0" in dvc
     residual = dvc["train-ppo-on-scripted-seed0"]
     assert "data/runs/lift_v19_mujoco/ppo+scripted/seed0" in residual["outs"]
     assert {"residual.alpha", "residual.penalty", "ppo.learning_rate"} <= set(residual["params"])
@@ -238,60 +249,26 @@ def test_residual_learners_in_both_dags(tmp_path):
     assert "algos/scripted.py" in dvc["train-scripted-seed0"]["deps"] and "envs/residual.py" in residual["deps"]
 
     chain = ["train-ppo+scripted-seed0", "evaluate-ppo+scripted", "render-ppo+scripted", "report"]
-    d.run(SNAKEMAKE, ws)
-    d.ran(ws)
-    d.set_param(ws, "residual.alpha", "0.5")
-    d.run(SNAKEMAKE, ws)
-    assert d.ran(ws) == at("v19", chain), "residual.alpha retrains the residual learner only (Snakemake)"
-    d.set_param(ws, "residual.alpha", "0.7")
-    d.run([DVC, "repro", "-q"], ws)
-    d.ran(ws)
-    d.set_param(ws, "residual.alpha", "0.5")
-    d.run([DVC, "repro", "-q"], ws)
-    assert d.ran(ws) == at("v19", chain), "residual.alpha retrains the residual learner only (DVC)"
+    assert reruns_after_edit(ws, "residual.alpha", "0.7", "0.5") == (at("v19", chain),) * 2, \
+        "residual.alpha retrains the residual learner only"
 
 
 def test_a_trained_base_is_a_declared_input_of_its_residual_learner(tmp_path):
     """`algos: [sac, ppo+sac]`: PPO learns a residual on the final sac policy of the same seed. The
     sac run is an input of the residual's train, evaluate and render stages, so a change to the sac
     run's params retrains the base and then the residual, in both tools."""
-    ws = d.make_workspace(tmp_path / "ws")
-    d.set_param(ws, "algos", "[sac, ppo+sac]")
-    d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml")], d.ROOT)
-    d.git_init(ws)
-    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
-    assert sorted(smk) == sorted(dvc)
-    for name in smk:
-        for field in ("cmd", "deps", "outs", "params", "upstream"):
-            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    ws, dvc = agreeing_dags(tmp_path, algos="[sac, ppo+sac]")
     for name in ("train-ppo-on-sac-seed0", "evaluate-ppo-on-sac", "render-ppo-on-sac"):
         assert "data/runs/lift_v19_mujoco/sac/seed0" in dvc[name]["deps"] and "algos/sac.py" in dvc[name]["deps"]
     assert "train-sac-seed0" in dvc["train-ppo-on-sac-seed0"]["upstream"]
 
     both = ["train-sac-seed0", "evaluate-sac", "render-sac", "train-ppo+sac-seed0", "evaluate-ppo+sac",
             "render-ppo+sac", "report"]
-    d.run(SNAKEMAKE, ws)
-    d.ran(ws)
-    d.set_param(ws, "sac.learning_rate", "1.0e-3")
-    d.run(SNAKEMAKE, ws)
-    assert d.ran(ws) == at("v19", both), "a retrained base retrains its residual learner (Snakemake)"
-    d.set_param(ws, "sac.learning_rate", "3.0e-4")
-    d.run([DVC, "repro", "-q"], ws)
-    d.ran(ws)
-    d.set_param(ws, "sac.learning_rate", "1.0e-3")
-    d.run([DVC, "repro", "-q"], ws)
-    assert d.ran(ws) == at("v19", both), "a retrained base retrains its residual learner (DVC)"
+    assert reruns_after_edit(ws, "sac.learning_rate", "3.0e-4", "1.0e-3") == (at("v19", both),) * 2, \
+        "a retrained base retrains its residual learner"
 
 
 def test_render_of_the_best_checkpoint_runs_after_evaluate(tmp_path):
     """render.checkpoint best: render reads the evaluate stage's pick, a declared input in both tools."""
-    ws = d.make_workspace(tmp_path / "ws")
-    d.set_param(ws, "render.checkpoint", "best")
-    d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out", str(ws / "dvc.yaml")], d.ROOT)
-    d.git_init(ws)
-    smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
-    assert sorted(smk) == sorted(dvc)
-    for name in smk:
-        for field in ("cmd", "deps", "outs", "params", "upstream"):
-            assert smk[name][field] == dvc[name][field], f"{name}.{field} differs"
+    ws, dvc = agreeing_dags(tmp_path, render__checkpoint="best")
     assert "evaluate-ppo" in dvc["render-ppo"]["upstream"] and "data/eval/lift_v19_mujoco/ppo.json" in dvc["render-ppo"]["deps"]
