@@ -77,20 +77,24 @@ def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_s
     # Random actions: values stay finite and inside the bounds.
     env.reset(seed=seed + 1)
     low, high = env.single_observation_space.low, env.single_observation_space.high
-    worst, outside = 0.0, 0
+    worst, outside, blowups = 0.0, 0, 0
     try:
         for _ in range(random_steps):
-            o = env.step(rng.uniform(-1, 1, (num_envs, n_act)))[0]
+            o, _, _, _, infos = env.step(rng.uniform(-1, 1, (num_envs, n_act)))
             worst = max(worst, float(np.abs(o).max()))
             outside += int(((o < low) | (o > high)).any(axis=1).sum())
+            if "final_info" in infos:      # training survives a blow-up (envs/vector.py); the check does not
+                blowups += int((infos["final_info"]["unstable"] & infos["_final_info"]).sum())
         finite = True
     except FloatingPointError as err:
         finite = False
         problems.append(f"random rollout: {err}")
-    report["checks"]["random"] = {"steps": random_steps * num_envs, "finite": finite,
+    report["checks"]["random"] = {"steps": random_steps * num_envs, "finite": finite, "blowups": blowups,
                                   "max_abs_obs": round(worst, 4), "obs_outside_bounds": outside}
     if outside:
         problems.append(f"{outside} random-rollout observations left the observation space (exploding values?)")
+    if blowups:
+        problems.append(f"{blowups} random-rollout episodes ended in a simulation blow-up (unstable contacts?)")
 
     # Rendering: not blank, and the last camera's view changes when the robot moves.
     env.reset(seed=seed)

@@ -18,7 +18,7 @@ What this file guarantees, each covered by a test in tests/test_vector.py:
   models, per-env generators, episode statistics, frame stacks): a restored env continues its
   episodes bit for bit, which is what makes a resumed training run equal an uninterrupted one.
 - Wrong action shapes, NaN actions and non-finite observations or rewards raise at once, naming
-  the env and the step.
+  the env and the step. A simulation blow-up ends that env's episode only (`unstable`).
 """
 import copy
 
@@ -33,7 +33,7 @@ from envs.tasks.base import TaskConfig
 
 # Every task's episodes report these; a task adds its own metrics (Task.episode_metrics).
 EPISODE_STATS = {"return": np.float64, "episode_len": np.int64, "success_once": bool, "success_at_end": bool,
-                 "terminated": bool}
+                 "terminated": bool, "unstable": bool}
 # How a task metric aggregates its per-step values over an episode (its initial value, its update).
 AGGREGATE = {"max": (-np.inf, np.maximum), "sum": (0.0, np.add), "mean": (0.0, np.add),
              "last": (0.0, lambda old, new: new)}
@@ -147,11 +147,15 @@ class BatchedEnv(VectorEnv):
             actions, penalty, residual_l2 = self.residual.blend(actions, self._current_obs())
         self.task.apply_action(actions)
         self._elapsed += 1
-        unstable = self.task.unstable()
-        if unstable.any():
-            i = int(np.flatnonzero(unstable)[0])
-            raise FloatingPointError(f"non-finite or exploding simulation state in env {i} at episode step "
-                                     f"{self._elapsed[i]} (task {self.task_name}, reward {self.reward_version})")
+        # A simulation that blew up in an env ends that env's episode here, as a termination (no
+        # bootstrapping from a broken state) with reward 0 for the step and `unstable` in its
+        # statistics; its physics is reset so every env reads a sound state. The other envs go on:
+        # a rare contact blow-up must not end a long run (a chunk's retry would replay it exactly).
+        blown = self.task.unstable().copy()
+        if blown.any():
+            self.task.reset(np.flatnonzero(blown), self._rngs)
+            if self.residual is not None:
+                self.residual.reset(np.flatnonzero(blown))
         state = self.task.step_state()
         if self.task.reward_fn is None:
             reward, components = np.zeros(self.num_envs), {}
@@ -161,14 +165,18 @@ class BatchedEnv(VectorEnv):
         if self.residual is not None:
             reward = reward + penalty
             components = {**components, "residual_penalty": penalty}
-            self._stats["residual_l2"] += residual_l2
+        if blown.any():
+            reward = np.where(blown, 0.0, reward)
+            components = {k: np.where(blown, 0.0, v) for k, v in components.items()}
         self._check_finite("reward", reward)
-        terminated = self.task.terminated(state)
+        terminated = self.task.terminated(state) | blown
         truncated = (self._elapsed >= self.cfg.max_episode_steps) & ~terminated
-        self._update_stats(state, reward, components, terminated)
+        self._update_stats(state, reward, components, terminated, blown)
+        if self.residual is not None:
+            self._stats["residual_l2"] += np.where(blown, 0.0, residual_l2)
         all_ids = np.arange(self.num_envs)
         self._observe(state, all_ids, new_episode=False)
-        infos = {"success": state.success.copy(), "_success": np.ones(self.num_envs, dtype=bool)}
+        infos = {"success": state.success & ~blown, "_success": np.ones(self.num_envs, dtype=bool)}
         done = terminated | truncated
         if done.any():
             ids = np.flatnonzero(done)
@@ -265,7 +273,10 @@ class BatchedEnv(VectorEnv):
         for values in self._components.values():
             values[ids] = 0.0
 
-    def _update_stats(self, state, reward, components, terminated):
+    def _update_stats(self, state, reward, components, terminated, blown):
+        """Add this step to every env's episode statistics; for an env whose simulation blew up, only
+        the step itself (its state is a fresh reset's, not its episode's)."""
+        kept = {k: v[blown].copy() for k, v in self._stats.items()}
         s = self._stats
         s["return"] += reward
         s["episode_len"] += 1
@@ -277,6 +288,14 @@ class BatchedEnv(VectorEnv):
         for name, value in components.items():
             self._components.setdefault(name, np.zeros(self.num_envs))
             self._components[name] += value
+        if blown.any():
+            for k, v in kept.items():
+                s[k][blown] = v
+            s["episode_len"][blown] += 1
+            s["return"][blown] += reward[blown]
+            s["success_at_end"][blown] = False
+            s["terminated"][blown] = True
+            s["unstable"][blown] = True
 
     def episode_stats_so_far(self):
         """Every env's statistics of its current episode, as final_info will report them."""

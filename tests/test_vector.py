@@ -120,13 +120,27 @@ def test_bad_actions_and_versions_fail_clearly():
         envs.make_vec_env("pick_place", "staged", num_envs=1, obs_mode="goal")
 
 
-def test_nan_in_simulation_stops_with_env_and_step():
-    env = envs.make_vec_env("lift", "v19", num_envs=2, seed=0)
+def test_a_simulation_blow_up_ends_that_episode_only():
+    """A blown-up simulation in env 1 ends env 1's episode there (terminated, `unstable`, reward 0
+    for the step, the episode's own statistics) and restarts it; env 0 goes on bit-identical."""
+    env, twin = (envs.make_vec_env("lift", "v19", num_envs=2, seed=0) for _ in range(2))
     env.reset(seed=0)
-    env.step(np.zeros((2, 6)))
+    twin.reset(seed=0)
+    for _ in range(5):
+        env.step(np.full((2, 6), 0.3))
+        twin.step(np.full((2, 6), 0.3))
+    before = {k: v.copy() for k, v in env.episode_stats_so_far().items()}
     env.task.physics.datas[1].qvel[0] = np.nan   # a blown-up simulation in env 1
-    with pytest.raises(FloatingPointError, match="non-finite .* in env 1 at episode step 2"):
-        env.step(np.zeros((2, 6)))
+    obs, reward, terminated, truncated, infos = env.step(np.full((2, 6), 0.3))
+    t_obs, t_reward, *_ = twin.step(np.full((2, 6), 0.3))
+    assert terminated.tolist() == [False, True] and not truncated.any() and reward[1] == 0.0
+    info = {k: v[1] for k, v in infos["final_info"].items()}
+    assert info["unstable"] and info["terminated"] and info["episode_len"] == 6
+    assert info["return"] == before["return"][1] and info["max_cube_z"] == before["max_cube_z"][1]
+    assert np.isfinite(obs).all() and env.episode_stats_so_far()["episode_len"].tolist() == [6, 0]
+    np.testing.assert_array_equal(obs[0], t_obs[0])
+    assert reward[0] == t_reward[0]
+    assert not infos["final_info"]["unstable"][0] or not infos["_final_info"][0]
 
 
 def test_pixel_observations_stack_frames_and_restart_stack_on_reset():
