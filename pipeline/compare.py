@@ -106,12 +106,13 @@ def main(argv=None) -> int:
             md += [f"### on {backend}", ""]
             md += table({p: data[(*p.split("/", 1), backend)] for p in pairs}, args.task, names, pairs[0]) + [""]
     else:
-        baseline = compare["rewards"][0]
-        md += ["## Reward versions", ""]
-        for algo, backend in itertools.product(compare["algos"], compare["backends"]):
-            md += [f"### {algo} on {backend}", ""]
-            md += table({r: data[(r, algo, backend)] for r in compare["rewards"]}, args.task, names,
-                        baseline if len(compare["rewards"]) > 1 else None) + [""]
+        # One reward version: its column is in the tables below, unless there are none.
+        if len(compare["rewards"]) > 1 or (len(compare["algos"]) == 1 and len(compare["backends"]) == 1):
+            md += ["## Reward versions", ""]
+            for algo, backend in itertools.product(compare["algos"], compare["backends"]):
+                md += [f"### {algo} on {backend}", ""]
+                md += table({r: data[(r, algo, backend)] for r in compare["rewards"]}, args.task, names,
+                            compare["rewards"][0] if len(compare["rewards"]) > 1 else None) + [""]
         if len(compare["algos"]) > 1:
             md += ["## Algorithms", ""]
             for reward, backend in itertools.product(compare["rewards"], compare["backends"]):

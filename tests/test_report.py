@@ -231,3 +231,15 @@ def test_shows_backend_parity_when_the_sanity_stage_measured_it(tmp_path):
     assert "Backend parity (genesis vs mujoco" in text
     assert "| scripted success | 100% | 75% |" in text
     assert "2.1 / 26.2" in text and "2.2 / 23.4" in text
+
+
+def test_compare_of_one_reward_version_tables_the_algorithms_only(tmp_path):
+    write_inputs(tmp_path, "v19", 300.0, 840.0, seeds=(0, 1, 2), final=(100.0, 120.0), algo="sac")
+    write_inputs(tmp_path, "v19", 300.0, 840.0, seeds=(0, 1, 2), final=(900.0, 950.0), algo="ppo")
+    args = compare_args(tmp_path, ["v19"], 3, pairs=["v19/sac", "v19/ppo"])
+    i = args.index("--compare.pairs")
+    del args[i:i + 2]
+    args[args.index("--compare.algos") + 1] = "sac,ppo"
+    text = compare(args, tmp_path)
+    assert "## Reward versions" not in text and "## Algorithms" in text
+    assert "| Metric | sac | ppo | ppo vs sac |" in text
