@@ -29,6 +29,7 @@ test: setup
 	$(PY) -m pipeline.smoke --cores $(CORES)
 	$(PY) -m pipeline.smoke --tool snakemake --backend genesis --cores $(CORES)
 	$(PY) -m pipeline.smoke --tool snakemake --experiment config/walk.yaml --cores $(CORES)
+	$(PY) -m pipeline.smoke --tool snakemake --experiment config/paper_square.yaml --cores $(CORES)
 	$(PY) -m pipeline.smoke_slurm
 
 test-slow: setup
