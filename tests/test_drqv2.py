@@ -312,19 +312,6 @@ def test_encoder_is_trained_by_the_critic_only():
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.encoder.parameters()))
 
 
-def test_the_actor_waits_for_actor_update_after_while_the_critic_learns():
-    obs_shape, action_dim = (9, 20, 20), 2
-    agent = DrQV2Agent(obs_shape, action_dim, _tiny_config(actor_update_after=100))
-    batch = _batch(np.random.default_rng(0), 8, obs_shape, action_dim)
-    actor, critic = ([p.clone() for p in m.parameters()] for m in (agent.actor, agent.critic))
-    metrics = agent.update(batch, 99)
-    assert all(torch.equal(a, b) for a, b in zip(actor, agent.actor.parameters())), "no actor update before 100"
-    assert any(not torch.equal(a, b) for a, b in zip(critic, agent.critic.parameters()))
-    assert "actor_loss" not in metrics and "critic_loss" in metrics
-    assert "actor_loss" in agent.update(batch, 100)
-    assert any(not torch.equal(a, b) for a, b in zip(actor, agent.actor.parameters()))
-
-
 def test_trainer_logs_final_info_and_resumes_step_counts(tmp_path):
     env = _RecordingEnv(num_envs=2, size=16, max_steps=6, seed=0)
     trainer = DrQV2Trainer(env, _tiny_config(num_seed_steps=50, num_expl_steps=50, update_every_steps=2))

@@ -28,7 +28,6 @@ PARAMS = {
     "hidden_dim": _opt("int", min=1), "nstep": _opt("int", min=1), "discount": _opt("float", min=0.0, max=1.0),
     "critic_target_tau": _opt("float", min=0.0, max=1.0), "update_every_steps": _opt("int", min=1),
     "num_expl_steps": _opt("int", min=0), "num_seed_steps": _opt("int", min=0),
-    "actor_update_after": _opt("int", min=0),
     "stddev_schedule": _opt("str", pattern=SCHEDULE,
                             hint="a constant like 0.2 or linear(init,final,duration), e.g. linear(1.0,0.1,100000)"),
     "stddev_clip": _opt("float", min=0.0), "aug_pad": _opt("int", min=0), "frame_stack": _opt("int", min=1),

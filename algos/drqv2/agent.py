@@ -93,10 +93,6 @@ class DrQV2Config:
     update_every_steps: int = 4               # env steps (all envs together) per gradient update
     num_expl_steps: int = 2000                # uniform random actions for the first env steps
     num_seed_steps: int = 2000                # no updates before this many env steps are stored
-    # The actor's first update waits for this many env steps (the critic alone learns before): an
-    # actor following an untrained critic runs to the action limits within ~100 updates, which
-    # destroys a good initial policy (docs/drqv2.md, "the stage-3 regression"). 0: the paper.
-    actor_update_after: int = 0
     stddev_schedule: str = "linear(1.0,0.1,30000)"
     stddev_clip: float = 0.3
     aug_pad: int = 4
@@ -395,8 +391,7 @@ class DrQV2Agent:
 
         metrics = {"batch_reward": reward.mean().item()}
         metrics.update(self.update_critic(h, action, reward, discount, next_h, step))
-        if step >= self.config.actor_update_after:
-            metrics.update(self.update_actor(h.detach(), step))   # the actor does not train the encoder
+        metrics.update(self.update_actor(h.detach(), step))   # the actor does not train the encoder
 
         # Polyak averaging of the target critic (its trunk included).
         with torch.no_grad():
