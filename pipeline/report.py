@@ -107,13 +107,18 @@ def _improvement(value: float, first: float, is_first: bool) -> str:
 
 
 def checkpoint_table(df: pd.DataFrame, task: str, names: list[str]) -> str:
+    """Pooled over seeds and episodes; a step that only some seeds have (a checkpoint written when a
+    run was stopped) says how many."""
     g = df.groupby("step")
+    seeds = g.seed.nunique()
+    total = df.seed.nunique()
     t = pd.DataFrame({"avg": g["return"].mean(), "max": g["return"].max(), "success": g.success_once.mean(),
                       **{k: g[k].mean() for k in names}}).reset_index()
     lines = ["| Step | Avg Reward | Max Reward | Success | " + " | ".join(label_of(task, k)[0] for k in names)
              + " | Improvement |", "|---:|---:|---:|---:|" + "---:|" * len(names) + "---:|"]
     for i, r in t.iterrows():
-        lines.append(f"| {int(r.step)} | {r.avg:.2f} | {r['max']:.2f} | {r.success:.0%} | "
+        some = f" ({seeds[r.step]} of {total} seeds)" if seeds[r.step] < total else ""
+        lines.append(f"| {int(r.step)}{some} | {r.avg:.2f} | {r['max']:.2f} | {r.success:.0%} | "
                      + "".join(f"{label_of(task, k)[1].format(r[k])} | " for k in names)
                      + f"{_improvement(r.avg, t.avg.iloc[0], i == 0)} |")
     return "\n".join(lines)
@@ -138,9 +143,9 @@ def chunk_table(chunks: list[dict], task: str, names: list[str]) -> str:
 
 
 def seed_curves(df: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Per checkpoint step: the mean over each seed's evaluation episodes, then mean and std across
-    seeds (std 0 with one seed)."""
-    per_seed = df.groupby(["step", "seed"])[column].mean().unstack("seed")
+    """Per checkpoint step that every seed has: the mean over each seed's evaluation episodes, then
+    mean and std across seeds (std 0 with one seed)."""
+    per_seed = df.groupby(["step", "seed"])[column].mean().unstack("seed").dropna()
     return pd.DataFrame({"mean": per_seed.mean(axis=1), "std": per_seed.std(axis=1, ddof=1).fillna(0.0)})
 
 

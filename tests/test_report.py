@@ -120,6 +120,17 @@ def test_summary_gives_each_seed_and_the_spread_across_seeds(tmp_path):
     assert "Mean Reward across seeds" in text and "650.00 +/- 100.00 [" in text
 
 
+def test_a_checkpoint_only_some_seeds_have_is_marked_and_left_out_of_the_curve():
+    from pipeline import report as rp
+    df = episodes("ppo", {0: [10.0, 12.0], 100000: [600.0, 900.0]}, seeds=(0, 1, 2))
+    stray = df[(df.seed == 1) & (df.step == 0)].assign(step=70000, **{"return": 5.0})   # a stopped run's checkpoint
+    df = pd.concat([df, stray], ignore_index=True)
+    curve = rp.seed_curves(df, "return")
+    assert list(curve.index) == [0, 100000], "a mean across seeds only where every seed has the checkpoint"
+    table = rp.checkpoint_table(df, "lift", [])
+    assert "| 70000 (1 of 3 seeds) | 5.00 |" in table and "| 100000 | " in table
+
+
 def test_a_curriculum_run_shows_where_its_stage_moved(tmp_path):
     args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0, seeds=(0, 1))
     plain = report(args, tmp_path)
