@@ -106,6 +106,7 @@ def test_snakemake_granularity(tmp_path):
     assert snake() == at("v11", ["render-ppo", "render-sac", "report"])
 
 
+@pytest.mark.slow     # ~60 s; dvc.yaml's deps and params equal Snakemake's (test_dags_agree), whose granularity is tested
 def test_dvc_granularity(tmp_path):
     ws = d.make_workspace(tmp_path / "ws")
     d.git_init(ws)
@@ -236,6 +237,7 @@ def test_drqv2_in_both_dags(tmp_path):
         assert d.ran(ws) == at("v19", [train, f"evaluate-{algo}", f"render-{algo}", "report"]), module
 
 
+@pytest.mark.slow     # ~30 s; make test runs a residual DAG (the paper_square smoke) and the trained-base test below
 def test_residual_learners_in_both_dags(tmp_path):
     """`algos: [scripted, ppo+scripted, ppo]`: the base alone, PPO learning a residual on it, and PPO
     alone. Both tools agree; the residual run has its own path and the `residual` block among its

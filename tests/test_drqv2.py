@@ -346,11 +346,13 @@ def _learn(steps, break_critic=False, seed=0):
     return np.mean([e["success_once"] for e in episodes])
 
 
+@pytest.mark.slow     # ~50 s; the agent's parts and the pipeline's DrQ-v2 runs are tested in make test
 def test_learns_toy_pixel_reach():
     """~4k env steps, 3.6k updates: about a minute on one free core."""
     assert _learn(4000) >= 0.8
 
 
+@pytest.mark.slow
 def test_broken_critic_does_not_learn_toy_pixel_reach():
     assert _learn(4000, break_critic=True) <= 0.4
 

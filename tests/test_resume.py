@@ -63,7 +63,9 @@ def latest_step(partial: Path) -> int:
     return checkpoints.intact(partial, quiet=True)[-1][1]["global_step"]
 
 
-@pytest.mark.parametrize("algo,kill_seed", [("ppo", 0), ("ppo", 1), ("sac", 0), ("drqv2", 0)])
+# drqv2's kill-and-resume is in make test through the chunked segfault test below
+@pytest.mark.parametrize("algo,kill_seed", [("ppo", 0), ("ppo", 1), ("sac", 0),
+                                            pytest.param("drqv2", 0, marks=pytest.mark.slow)])
 def test_killed_run_resumes_to_the_same_weights(tmp_path, sanity, reference, algo, kill_seed):
     """SIGKILL at a random moment in the first half of the run (a random checkpoint, then a random
     delay); rerunning the same command resumes from the latest checkpoint and ends where, and with
@@ -145,7 +147,7 @@ def test_unreadable_checkpoint_metadata_is_skipped(ppo_run, tmp_path, capsys):
     assert "unreadable metadata" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("algo", ["ppo", "sac", "drqv2"])
+@pytest.mark.parametrize("algo", ["ppo", "sac", pytest.param("drqv2", marks=pytest.mark.slow)])
 def test_ctrl_c_saves_a_checkpoint_and_the_rerun_finishes(tmp_path, sanity, reference, algo):
     """Ctrl-C saves a checkpoint at the next consistent point and exits with 130; the rerun resumes
     there and ends with the uninterrupted run's weights."""
@@ -188,7 +190,8 @@ class Output:
             time.sleep(0.05)
 
 
-@pytest.mark.parametrize("algo,chunk", [("ppo", 512), ("drqv2", 256)])
+# ppo's chunked resume is in make test through tests/test_curriculum.py's chunked run
+@pytest.mark.parametrize("algo,chunk", [pytest.param("ppo", 512, marks=pytest.mark.slow), ("drqv2", 256)])
 def test_chunked_run_survives_a_segfault_with_the_same_weights(tmp_path, sanity, reference, algo, chunk):
     """train.chunk_steps runs each chunk in a fresh child process. A child killed by SIGSEGV (what
     a native crash is, exit code 139 in a shell) is rerun from the last checkpoint; the run ends
@@ -245,7 +248,8 @@ def kill_job(ws: Path, tool: subprocess.Popen) -> None:
     raise AssertionError("no training process found")
 
 
-@pytest.mark.parametrize("tool", ["snakemake", "dvc"])
+# Snakemake's is in make test through the SLURM smoke's scancel-and-resume check
+@pytest.mark.parametrize("tool", [pytest.param("snakemake", marks=pytest.mark.slow), "dvc"])
 def test_dag_rerun_after_a_killed_job_resumes_it(tmp_path, reference, tool):
     """Kill the train job under the DAG tool; the tool reports the failure, and rerunning the same
     command resumes the run and ends with the uninterrupted run's weights."""
