@@ -56,6 +56,7 @@ GPU_PRESET = dict(
     num_seed_steps=2000,                      # paper: 4000 seed frames = 2000 agent steps
     stddev_schedule="linear(1.0,0.1,500000)",
     stddev_clip=0.3,
+    actor_bc_weight=0.0,                      # the paper's actor loss: -min(Q1, Q2) alone
     # Paper: 1M transitions. 1M single 3x84x84 frames + actions is ~21.2 GB.
     replay_memory_bytes=21_300_000_000,
     device="auto",
@@ -81,6 +82,9 @@ class DrQV2Config:
       first ~20% of their budgets): the CPU budget is 80k env steps, so the noise anneals in its first
       ~40%. The first 80k-step run with 100000 was still at 0.6 noise when it was stopped at 40k.
     - replay_memory_bytes 2 GiB (~100k single frames, paper 1M): more than a CPU run collects.
+    - actor_bc_weight 0.4 (paper: none): TD3+BC's behaviour-cloning term in the actor loss. Without
+      it the actor runs to the action limits on a critic that has not learned yet and drops a cube
+      it already lifts (docs/drqv2.md, "The stage-3 regression").
     Everything else (lr, n-step, gamma, tau, noise clip, exploration steps, augmentation) is the paper's.
     """
     lr: float = 1.0e-4
@@ -95,6 +99,7 @@ class DrQV2Config:
     num_seed_steps: int = 2000                # no updates before this many env steps are stored
     stddev_schedule: str = "linear(1.0,0.1,30000)"
     stddev_clip: float = 0.3
+    actor_bc_weight: float = 0.4              # > 0: TD3+BC's behaviour-cloning term in the actor loss
     aug_pad: int = 4
     frame_stack: int = 3                      # frames per observation, as stacked by the env
     replay_memory_bytes: int = 2 * 1024 ** 3
@@ -366,11 +371,17 @@ class DrQV2Agent:
         return {"critic_loss": critic_loss.item(), "critic_q1": Q1.mean().item(),
                 "critic_target_q": target_Q.mean().item()}
 
-    def update_actor(self, h, step):
+    def update_actor(self, h, step, data_action):
         dist = self.actor(h, schedule(self.config.stddev_schedule, step))
         action = dist.sample(clip=self.config.stddev_clip)
         Q1, Q2 = self.critic(h, action)
-        actor_loss = -torch.min(Q1, Q2).mean()
+        Q = torch.min(Q1, Q2)
+        actor_loss = -Q.mean()
+        if self.config.actor_bc_weight > 0:
+            # TD3+BC's form: Q scaled to unit mean magnitude, plus the squared distance of the mean
+            # action to the replay's action for the same observation.
+            actor_loss = -Q.mean() / Q.abs().mean().detach().clamp(min=1e-6) \
+                + self.config.actor_bc_weight * F.mse_loss(dist.mean, data_action)
 
         # Only the actor's parameters step: the critic's gradients from this loss are cleared before
         # its next update (zero_grad), so they never reach its optimiser.
@@ -391,7 +402,7 @@ class DrQV2Agent:
 
         metrics = {"batch_reward": reward.mean().item()}
         metrics.update(self.update_critic(h, action, reward, discount, next_h, step))
-        metrics.update(self.update_actor(h.detach(), step))   # the actor does not train the encoder
+        metrics.update(self.update_actor(h.detach(), step, action))   # the actor does not train the encoder
 
         # Polyak averaging of the target critic (its trunk included).
         with torch.no_grad():
