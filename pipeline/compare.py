@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipeline import common, stats
 from pipeline.config import compare_variants
-from pipeline.report import label_of, learning_curves
+from pipeline.report import commits, label_of, learning_curves
 
 
 def parse_args(argv=None):
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     for key, d in data.items():
         p = d["provenance"]
         walls = ", ".join(f"{s}: {w:.0f} s" for s, w in sorted(p["train_wall_s"].items(), key=lambda kv: int(kv[0])))
-        md.append(f"| {'/'.join(key)} | {p['reward_fingerprint'][:12]} | {p['git_commit'][:12]} | "
+        md.append(f"| {'/'.join(key)} | {p['reward_fingerprint'][:12]} | {commits(p)} | "
                   f"{d['final_step']} | {walls} |")
     md.append("")
     out.write_text("\n".join(md))

@@ -212,6 +212,7 @@ def main(argv=None) -> int:
     provenance = {
         "task": args.task, "reward": args.reward, "reward_fingerprint": first["reward_fingerprint"],
         "algo": args.algo, "seeds": sorted(metas), "git_commit": first["git_commit"],
+        "git_commits": {str(s): m["git_commit"] for s, m in sorted(metas.items())},
         "versions": first["versions"], "hparams": first["hparams"], "env": first["env"],
         "trained_env": first.get("trained_env") or {**first["env"], "obs_mode": first["obs_mode"]},
         "train_wall_s": {str(r["seed"]): r["wall_s"] for r in runs.values()},

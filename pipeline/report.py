@@ -177,6 +177,17 @@ def learning_curves(frames: dict[str, pd.DataFrame], path: Path, stages: dict | 
     plt.close(fig)
 
 
+def commits(provenance: dict) -> str:
+    """The commit the runs trained at, or each commit with its seeds where they differ."""
+    by_seed = provenance.get("git_commits") or {"all": provenance["git_commit"]}
+    seeds = {}
+    for seed, commit in by_seed.items():
+        seeds.setdefault(commit[:12], []).append(seed)
+    if len(seeds) == 1:
+        return next(iter(seeds))
+    return ", ".join(f"{c} (seed{'s' if len(s) > 1 else ''} {', '.join(s)})" for c, s in seeds.items())
+
+
 def sanity_line(checks: dict) -> str:
     if "stand" in checks:       # walk: the robot holds its default pose
         st = checks["stand"]
@@ -318,7 +329,8 @@ def main(argv=None) -> int:
                f"| gripper position gap over the first {parity['steps']} steps, mean / max (mm) | "
                f"{1000 * parity['gripper_divergence_mean_m']:.1f} / {1000 * parity['gripper_divergence_max_m']:.1f} | |", ""]
     md += ["## Provenance", "", "| | |", "|---|---|",
-           f"| Git commit | {first['git_commit']} |", f"| Params hash | {params_hash(metrics)} |",
+           *(f"| Git commit {algo} | {commits(m['provenance'])} |" for algo, m in metrics.items()),
+           f"| Params hash | {params_hash(metrics)} |",
            f"| Reward fingerprint | {first['reward_fingerprint']} |",
            "| Versions | " + ", ".join(f"{k} {v}" for k, v in sorted(first["versions"].items())) + " |"]
     for algo, m in metrics.items():

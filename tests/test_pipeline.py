@@ -55,6 +55,8 @@ def test_evaluate_rows_and_metrics(ppo_run, tmp_path):
     assert m["final_step"] == PPO_TOTAL
     curve = pd.read_csv(tmp_path / "e.tsv", sep="\t")
     assert list(curve.step) == [0, 256, 512]
+    prov = json.loads((tmp_path / "p.json").read_text())
+    assert prov["git_commits"] == {"0": prov["git_commit"]}, "the commit each seed trained at"
 
 
 def test_evaluate_refuses_other_reward(ppo_run, tmp_path):

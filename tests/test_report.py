@@ -131,6 +131,17 @@ def test_a_checkpoint_only_some_seeds_have_is_marked_and_left_out_of_the_curve()
     assert "| 70000 (1 of 3 seeds) | 5.00 |" in table and "| 100000 | " in table
 
 
+def test_provenance_names_each_commit_with_its_seeds_when_runs_differ(tmp_path):
+    from pipeline import report as rp
+    assert rp.commits({"git_commit": "a" * 40, "git_commits": {"0": "a" * 40, "1": "a" * 40}}) == "a" * 12
+    mixed = {"git_commit": "a" * 40, "git_commits": {"0": "a" * 40, "1": "b" * 40, "2": "a" * 40}}
+    assert rp.commits(mixed) == f"{'a' * 12} (seeds 0, 2), {'b' * 12} (seed 1)"
+    args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0, seeds=(0, 1))
+    prov = tmp_path / "data/eval/lift_v19_mujoco/ppo_provenance.json"
+    prov.write_text(json.dumps({**json.loads(prov.read_text()), "git_commits": {"0": "a" * 40, "1": "b" * 40}}))
+    assert f"| Git commit ppo | {'a' * 12} (seed 0), {'b' * 12} (seed 1) |" in report(args, tmp_path)
+
+
 def test_a_curriculum_run_shows_where_its_stage_moved(tmp_path):
     args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0, seeds=(0, 1))
     plain = report(args, tmp_path)
