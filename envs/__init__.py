@@ -9,8 +9,8 @@
 
 Env settings (keyword arguments of make_vec_env / make_env, all with documented defaults in
 envs/tasks/base.py TaskConfig): max_episode_steps, action_scale, control_hz, lift_height,
-hold_steps, curriculum_stage, curriculum_from, curriculum_bar, curriculum_window (an automatic
-curriculum, envs/vector.py), domain_randomization, obs_mode ("state" | "pixels" | "state+pixels" |
+hold_steps, curriculum_stage, curriculum_from, curriculum_bar, curriculum_window, curriculum_mix
+(an automatic curriculum, envs/vector.py), domain_randomization, obs_mode ("state" | "pixels" | "state+pixels" |
 "goal"), image_size, frame_stack, goal_tolerance. make_vec_env also takes residual= (envs/residual.py).
 
 Vector env semantics (envs/vector.py):

@@ -125,10 +125,7 @@ class BatchedEnv(VectorEnv):
                 raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
             for i in ids:
                 self._rngs[i] = np.random.default_rng(seeds[i])
-        self.task.reset(ids, self._rngs)
-        if self.residual is not None:
-            self.residual.reset(ids)
-        self._episode_stage[ids] = self.cfg.curriculum_stage
+        self._start_episodes(ids)
         self._elapsed[ids] = 0
         self._done[ids] = False
         self._clear_stats(ids)
@@ -184,16 +181,33 @@ class BatchedEnv(VectorEnv):
             if self.curriculum:
                 self._advance_curriculum(ids, infos["final_info"]["success_once"][ids])
             if self.autoreset:
-                self.task.reset(ids, self._rngs)
-                if self.residual is not None:
-                    self.residual.reset(ids)
-                self._episode_stage[ids] = self.cfg.curriculum_stage
+                self._start_episodes(ids)
                 self._elapsed[ids] = 0
                 self._clear_stats(ids)
                 self._observe(self.task.read_state(), ids, new_episode=True)
             else:
                 self._done |= done
         return self._current_obs(), reward, terminated, truncated, infos
+
+    def _start_episodes(self, ids):
+        """Reset the envs of ids at the curriculum's current stage; with curriculum_mix, each starts
+        at an easier stage already passed with that probability, drawn from the env's own generator."""
+        current = self.cfg.curriculum_stage
+        stages = np.full(len(ids), current, dtype=np.int64)
+        passed = np.arange(current + 1, self.cfg.curriculum_from + 1) if self.curriculum else []
+        if self.cfg.curriculum_mix > 0 and len(passed):
+            for k, i in enumerate(ids):
+                if self._rngs[i].uniform() < self.cfg.curriculum_mix:
+                    stages[k] = self._rngs[i].choice(passed)
+        try:    # tasks read cfg.curriculum_stage at reset
+            for s in np.unique(stages):
+                self.cfg.curriculum_stage = int(s)
+                self.task.reset(ids[stages == s], self._rngs)
+        finally:
+            self.cfg.curriculum_stage = current
+        if self.residual is not None:
+            self.residual.reset(ids)
+        self._episode_stage[ids] = stages
 
     def _advance_curriculum(self, ids, successes):
         """Record the finished episodes that ran at the current stage; at the bar, one stage harder

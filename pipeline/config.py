@@ -39,7 +39,7 @@ BLOCKS: dict[str, dict[str, Field]] = {
         "max_episode_steps": _pos_int(), "action_scale": Field("float", min=0.0), "control_hz": Field("float", min=1.0),
         "lift_height": Field("float", min=0.0), "hold_steps": _pos_int(1), "curriculum_stage": Field("int", min=0, max=3),
         "curriculum_from": Field("int", min=-1, max=3), "curriculum_bar": Field("float", min=0.0, max=1.0),
-        "curriculum_window": _pos_int(),
+        "curriculum_window": _pos_int(), "curriculum_mix": Field("float", min=0.0, max=0.99),
         "domain_randomization": Field("bool"),
         "obs_mode": Field("str", choices=("state", "pixels", "state+pixels")),
         "image_size": _pos_int(), "frame_stack": _pos_int(), "goal_tolerance": Field("float", min=0.0),

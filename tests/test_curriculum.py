@@ -50,18 +50,59 @@ def test_training_episodes_report_their_stage_and_move_down_in_order():
     assert all(b in (a, a - 1) for a, b in zip(stages, stages[1:])), f"a skipped or reversed stage: {stages}"
 
 
-def test_resume_restores_the_stage():
-    env = envs.make_vec_env("lift", "v19", num_envs=2, seed=0, max_episode_steps=200, **CURRICULUM)
+def test_mixed_starts_come_from_passed_stages_and_do_not_count_for_the_bar():
+    """With curriculum_mix, some episodes start at an easier stage the curriculum has passed (never at
+    a harder one, never when there is none), and only episodes at the current stage fill the window."""
+    env = envs.make_vec_env("lift", "v19", num_envs=8, seed=0, max_episode_steps=2,
+                            **{**CURRICULUM, "curriculum_mix": 0.5})
+    env.reset(seed=0)
+    assert (env._episode_stage == 3).all(), "at the first stage no easier stage is passed yet"
+    env.cfg.curriculum_stage = 1
+    seen = []
+    for _ in range(40):
+        env.step(np.zeros((8, 6)))
+        *_, infos = env.step(np.zeros((8, 6)))
+        seen += infos["final_info"]["curriculum_stage"].astype(int).tolist()
+        assert env.cfg.curriculum_stage == 1 or env.cfg.curriculum_stage == 0
+        if env.cfg.curriculum_stage == 0:
+            break
+    counts = np.bincount(seen, minlength=4)
+    assert counts[0] == 0 and counts[1] > 0 and counts[2] > 0 and counts[3] > 0, counts
+    assert 0.3 < counts[1] / counts.sum() < 0.7, f"about half at the current stage: {counts}"
+    # Each env's start pose is the one of the stage it reports: stage 1 leaves the jaws open above
+    # the cube (6 cm up), stage 3 with the jaws on it.
+    env.reset(seed=1)
+    z = env.task.read_state().grasp_pos[:, 2] - env.task.read_state().cube_pos[:, 2]
+    for stage, height in zip(env._episode_stage, z):
+        assert (height > 0.04) == (stage == 1), (stage, height)
+
+
+def test_mixed_starts_keep_their_own_window():
+    env = envs.make_vec_env("lift", "v19", num_envs=4, seed=0, max_episode_steps=5,
+                            **{**CURRICULUM, "curriculum_mix": 0.5})
+    env.reset(seed=0)
+    env.cfg.curriculum_stage = 2
+    env._episode_stage[:] = [2, 3, 3, 3]
+    env._advance_curriculum(np.arange(4), np.ones(4, dtype=bool))
+    assert env._window == [True], "the stage-3 starts did not count"
+
+
+@pytest.mark.parametrize("mix", [0.0, 0.5])
+def test_resume_restores_the_stage(mix):
+    """The restored env continues bit for bit, its mixed starts included (10-step episodes)."""
+    settings = {**CURRICULUM, "curriculum_mix": mix}
+    env = envs.make_vec_env("lift", "v19", num_envs=2, seed=0, max_episode_steps=10, **settings)
     env.cfg.curriculum_stage, env._window = 2, [True, False]
     env.reset(seed=0)
     state = env.get_state()
-    other = envs.make_vec_env("lift", "v19", num_envs=2, seed=5, max_episode_steps=200, **CURRICULUM)
+    other = envs.make_vec_env("lift", "v19", num_envs=2, seed=5, max_episode_steps=10, **settings)
     other.reset(seed=5)
     other.set_state(state)
     assert other.cfg.curriculum_stage == 2 and other._window == [True, False]
     rng = np.random.default_rng(0)
     for a in rng.uniform(-1, 1, (30, 2, 6)):
         np.testing.assert_array_equal(env.step(a)[0], other.step(a)[0])
+    np.testing.assert_array_equal(env._episode_stage, other._episode_stage)
 
 
 def test_evaluation_runs_at_the_final_stage_without_a_curriculum():

@@ -48,6 +48,9 @@ class TaskConfig:
     curriculum_from: int = -1
     curriculum_bar: float = 0.8
     curriculum_window: int = 100
+    # The fraction of training episodes that start at an easier stage the curriculum has already
+    # passed (uniformly among them), so that the data keeps the skills of the easier stages.
+    curriculum_mix: float = 0.0
     domain_randomization: bool = True   # cube pose, friction, mass; colours and lighting for pixels
     obs_mode: str = "state"             # one of OBS_MODES
     image_size: int = 84                # wrist camera resolution (square)
@@ -74,6 +77,8 @@ class TaskConfig:
         if not 0 < self.curriculum_bar <= 1 or self.curriculum_window < 1:
             raise ValueError(f"curriculum_bar must be in (0, 1] and curriculum_window >= 1, got "
                              f"{self.curriculum_bar!r} and {self.curriculum_window!r}")
+        if not 0 <= self.curriculum_mix < 1:
+            raise ValueError(f"curriculum_mix must be in [0, 1), got {self.curriculum_mix!r}")
 
     @classmethod
     def from_kwargs(cls, **kwargs):
