@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from envs.ik import top_down_ik
-from envs.rewards.pick_place import dense
+from envs.rewards.pick_place import dense, staged, staged_v2
 from envs.scripted import FIXED_JAW_CLEARANCE, ScriptedPicker
 from envs.tasks.base import CUBE_HALF, GRIPPER_OPEN
 from envs.vector import BatchedEnv, episode_stats
@@ -62,6 +62,56 @@ def test_dense_reward_is_reach_plus_place_with_no_grasp_term():
     grasped = dataclasses.replace(state, grasped=~state.grasped, lifted=~state.lifted)
     assert np.array_equal(dense.compute(grasped)[0], reward), "a grasp changes nothing in the dense reward"
     assert np.allclose(parts["place"], -np.linalg.norm(state.cube_pos - state.goal_pos, axis=1))
+    env.close()
+
+
+def held(state, cube, goal, tolerance=0.02):
+    """state with the cube held in the jaws at cube (one row per position), the goal at goal."""
+    cube, goal = np.atleast_2d(cube), np.broadcast_to(goal, np.shape(np.atleast_2d(cube)))
+    n = len(cube)
+    pick = lambda a: np.repeat(a[:1], n, axis=0)
+    return dataclasses.replace(
+        state, grasp_pos=cube.copy(), moving_finger_pos=pick(state.moving_finger_pos),
+        fixed_finger_pos=pick(state.fixed_finger_pos), cube_quat=pick(state.cube_quat), cube_pos=cube,
+        cube_height=cube[:, 2] - CUBE_HALF, grasped=np.ones(n, bool), lifted=np.zeros(n, bool),
+        hold_count=np.zeros(n, int), success=np.linalg.norm(cube - goal, axis=1) < tolerance,
+        goal_pos=np.array(goal), action=pick(state.action))
+
+
+@pytest.mark.parametrize("goal_height", [0.0, 0.06])
+def test_staged_v2_pays_a_held_cube_more_the_nearer_it_is_to_the_goal(goal_height):
+    """Along a carry that keeps the cube off the table, from 15 cm away to 1.5 cm above the goal
+    (within its 2 cm tolerance), then on up 10 cm past it, staged_v2's reward rises to the goal and
+    falls after it, for goals on the table and in the air; `staged` pays the cube held high above a
+    table goal more than the cube at the goal (why it lifts and does not place)."""
+    env = make(reward="staged_v2", n=1)
+    env.reset(seed=0)
+    state = env.task.read_state()
+    goal = np.array([0.2, 0.0, CUBE_HALF + goal_height])
+    start, end = goal + [0.0, 0.15, 0.03], goal + [0.0, 0.0, 0.015]
+    carry = [start + (end - start) * f for f in np.linspace(0, 1, 16)]
+    above = [end + [0, 0, dz] for dz in np.linspace(0.01, 0.10, 10)]
+    reward, parts = staged_v2.compute(held(state, carry + above, goal))
+    assert set(parts) == {"reach", "grasp", "lift", "place", "success"}
+    assert np.allclose(reward, sum(parts.values()))
+    assert (np.diff(reward[:16]) > 0).all(), f"the nearer the goal, the higher the pay: {reward[:16]}"
+    assert (np.diff(reward[15:]) < 0).all() and reward[15] > reward[-1] + 5, f"past the goal it falls: {reward[15:]}"
+    old = staged.compute(held(state, [goal, goal + [0, 0, 0.10]], goal))[0]
+    if goal_height == 0.0:
+        assert old[1] > old[0] - 10, "staged: held 10 cm above a table goal beats the goal once success's bonus is set aside"
+    env.close()
+
+
+def test_staged_v2_pays_nothing_for_pushing_the_cube_towards_the_goal():
+    env = make(reward="staged_v2", n=1)
+    env.reset(seed=0)
+    state = env.task.read_state()
+    goal = np.array([0.2, 0.0, CUBE_HALF])
+    pushed = dataclasses.replace(held(state, [goal + [0, 0.10, 0], goal + [0, 0.04, 0]], goal),
+                                 grasped=np.zeros(2, bool))
+    pushed = dataclasses.replace(pushed, grasp_pos=pushed.cube_pos + [0, 0.02, 0])
+    reward, parts = staged_v2.compute(pushed)
+    assert np.isclose(reward[0], reward[1]) and (parts["place"] == 0).all() and (parts["lift"] == 0).all()
     env.close()
 
 
