@@ -10,6 +10,7 @@ import importlib
 ALGOS = {
     "ppo": "algos.ppo",         # Stable-Baselines3 PPO
     "sac": "algos.sac",         # Stable-Baselines3 SAC
+    "tqc": "algos.tqc",         # sb3-contrib TQC: SAC with truncated quantile critics
     "her": "algos.her",         # SAC + Hindsight Experience Replay, on goal-conditioned tasks
     "drqv2": "algos.drqv2",     # DrQ-v2, our own, from the wrist camera's pixels
     "scripted": "algos.scripted",   # the task's scripted controller alone: learns nothing (a baseline)

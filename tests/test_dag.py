@@ -139,7 +139,7 @@ def test_dvc_granularity(tmp_path):
 @pytest.mark.parametrize("key,value,needle", [
     ("reward", "v99", "valid: v11, v19"),
     ("task", "stack", "valid: lift, paper_square, pick_place, walk"),
-    ("algos", "[ppo, dqn]", "valid: ppo, sac, her"),
+    ("algos", "[ppo, dqn]", "valid: ppo, sac, tqc, her"),
     ("ppo.learning_rate", "3e-4", "ppo.learning_rate"),
 ])
 def test_snakemake_stops_on_bad_params(tmp_path, key, value, needle):

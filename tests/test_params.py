@@ -64,7 +64,7 @@ def test_errors_name_the_key_and_valid_values():
     assert "valid: lift, paper_square, pick_place, walk" in _errors(lambda p: p.update(task="stack"))
     assert "reward: unknown reward version 'v20' for task lift; valid: v11, v19" in _errors(
         lambda p: p.update(reward="v20"))
-    assert "valid: ppo, sac, her" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
+    assert "valid: ppo, sac, tqc, her" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
     assert "ppo.learning_rate" in _errors(lambda p: p["ppo"].update(learning_rate="3e-4"))
     assert "env.obs_mode: got 'rgb'; expected one of state, pixels, state+pixels" in _errors(
         lambda p: p["env"].update(obs_mode="rgb"))
@@ -75,7 +75,7 @@ def test_errors_name_the_key_and_valid_values():
 
 
 def test_residual_learners_name_their_bases():
-    assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, her, drqv2, scripted, or a residual learner on a base " \
+    assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, tqc, her, drqv2, scripted, or a residual learner on a base " \
            "as <algorithm>+<base> with base zero, scripted or a trained run of ppo or sac" in _errors(
                lambda p: p.update(algos=["ppo+gr00t"]))
     assert "takes no base" in _errors(lambda p: p.update(algos=["scripted+zero"]))
@@ -179,7 +179,7 @@ def test_drqv2_block_errors_name_valid_values():
         lambda p: p["drqv2"].update(learning_rate=1.0e-4))
     assert "drqv2.total_timesteps: missing" in _errors(lambda p: p["drqv2"].pop("total_timesteps"))
     assert "drqv2.batch_size: got 0" in _errors(lambda p: p["drqv2"].update(batch_size=0))
-    assert "valid: ppo, sac, her, drqv2" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
+    assert "valid: ppo, sac, tqc, her, drqv2" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
     # the overrides are optional: a bare preset is a valid block
     params = copy.deepcopy(cfg.load())
     params["drqv2"] = {"preset": "gpu", "total_timesteps": 1000, "num_envs": 8}

@@ -28,7 +28,7 @@ from pipeline import checkpoints, common
 from stagetools import (checkpoint_steps, final_weights, same_weights, stage, start_training, train_args,
                         wait_for)
 
-TOTAL = {"ppo": 4096, "sac": 1024, "drqv2": 768}      # long enough to kill in the middle
+TOTAL = {"ppo": 4096, "sac": 1024, "tqc": 1024, "drqv2": 768}      # long enough to kill in the middle
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def latest_step(partial: Path) -> int:
 
 
 # drqv2's kill-and-resume is in make test through the chunked segfault test below
-@pytest.mark.parametrize("algo,kill_seed", [("ppo", 0), ("ppo", 1), ("sac", 0),
+@pytest.mark.parametrize("algo,kill_seed", [("ppo", 0), ("ppo", 1), ("sac", 0), ("tqc", 0),
                                             pytest.param("drqv2", 0, marks=pytest.mark.slow)])
 def test_killed_run_resumes_to_the_same_weights(tmp_path, sanity, reference, algo, kill_seed):
     """SIGKILL at a random moment in the first half of the run (a random checkpoint, then a random
