@@ -313,6 +313,20 @@ def test_agent_explores_uniformly_then_follows_the_actor():
     assert np.allclose(late, agent.act(obs, eval_mode=True), atol=1e-5)   # zero noise: the mean
 
 
+@pytest.mark.parametrize("ratio", [0.1, 1.0])
+def test_exploration_noise_spreads_across_envs_by_stddev_env_ratio(ratio):
+    """Env i of N explores with the schedule's stddev times ratio^(1 - i/(N-1)): from ratio x (env 0)
+    to 1x (the last env); ratio 1.0 gives every env the schedule's stddev (the paper)."""
+    agent = DrQV2Agent((9, 20, 20), 6, _tiny_config(num_expl_steps=0, stddev_schedule="0.05",
+                                                    stddev_env_ratio=ratio))
+    obs = np.random.default_rng(0).integers(0, 255, (8, 9, 20, 20), dtype=np.uint8)
+    mean = agent.act(obs, eval_mode=True)
+    noise = np.stack([agent.act(obs, step=0) - mean for _ in range(400)])      # (400, 8 envs, 6)
+    measured = noise.transpose(1, 0, 2).reshape(8, -1).std(axis=1)
+    expected = 0.05 * ratio ** (1.0 - np.arange(8) / 7)
+    assert np.allclose(measured, expected, rtol=0.1), (measured, expected)
+
+
 def test_encoder_is_trained_by_the_critic_only():
     obs_shape, action_dim = (9, 20, 20), 2
     agent = DrQV2Agent(obs_shape, action_dim, _tiny_config())

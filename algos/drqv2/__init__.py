@@ -30,6 +30,7 @@ PARAMS = {
     "num_expl_steps": _opt("int", min=0), "num_seed_steps": _opt("int", min=0),
     "stddev_schedule": _opt("str", pattern=SCHEDULE,
                             hint="a constant like 0.2 or linear(init,final,duration), e.g. linear(1.0,0.1,100000)"),
+    "stddev_env_ratio": _opt("float", min=0.0, max=1.0),
     "stddev_clip": _opt("float", min=0.0), "actor_bc_weight": _opt("float", min=0.0), "aug_pad": _opt("int", min=0), "frame_stack": _opt("int", min=1),
     "replay_memory_bytes": _opt("int", min=1), "device": _opt("str"),
     "encoder_bf16": _opt("str", choices=("auto", "on", "off")),

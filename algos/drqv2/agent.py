@@ -55,6 +55,7 @@ GPU_PRESET = dict(
     num_expl_steps=2000,
     num_seed_steps=2000,                      # paper: 4000 seed frames = 2000 agent steps
     stddev_schedule="linear(1.0,0.1,500000)",
+    stddev_env_ratio=1.0,
     stddev_clip=0.3,
     actor_bc_weight=0.0,                      # the paper's actor loss: -min(Q1, Q2) alone
     # Paper: 1M transitions. 1M single 3x84x84 frames + actions is ~21.2 GB.
@@ -98,6 +99,10 @@ class DrQV2Config:
     num_expl_steps: int = 2000                # uniform random actions for the first env steps
     num_seed_steps: int = 2000                # no updates before this many env steps are stored
     stddev_schedule: str = "linear(1.0,0.1,30000)"
+    # Per-env exploration (as Ape-X's per-actor epsilons): env i of N acts with the schedule's stddev
+    # times ratio^(1 - i/(N-1)), from ratio x (env 0) to 1x (the last env). 1.0: all envs alike (the
+    # paper). Quiet envs keep what the policy already does in the replay, loud ones find new things.
+    stddev_env_ratio: float = 1.0
     stddev_clip: float = 0.3
     actor_bc_weight: float = 0.4              # > 0: TD3+BC's behaviour-cloning term in the actor loss
     aug_pad: int = 4
@@ -170,6 +175,13 @@ def schedule(spec, step):
     init, final, duration = (float(g) for g in match.groups())
     mix = float(np.clip(step / duration, 0.0, 1.0))
     return (1.0 - mix) * init + mix * final
+
+
+def env_noise_scales(ratio, num_envs):
+    """Each env's factor on the exploration stddev: geometric from ratio (env 0) to 1 (the last)."""
+    if num_envs == 1:
+        return np.ones(1)
+    return ratio ** (1.0 - np.arange(num_envs) / (num_envs - 1))
 
 
 # --------------------------------------------------------------------------------------- networks
@@ -335,13 +347,16 @@ class DrQV2Agent:
         """Actions (B, action_dim) in [-1, 1] for a batch of uint8 observations (B, C, H, W).
 
         eval_mode: the deterministic mean mu(h). Otherwise mu(h) plus scheduled noise (not clipped,
-        as in the reference), or uniform random actions during the first num_expl_steps env steps.
+        as in the reference), scaled per row by env_noise_scales, or uniform random actions during
+        the first num_expl_steps env steps.
         """
         obs = torch.as_tensor(np.asarray(obs), device=self.device)
         if obs.dim() == 3:
             obs = obs.unsqueeze(0)
         h = self.encode(obs.float())
-        dist = self.actor(h, schedule(self.config.stddev_schedule, step))
+        scales = torch.as_tensor(env_noise_scales(self.config.stddev_env_ratio, len(h)),
+                                 dtype=h.dtype, device=self.device)[:, None]
+        dist = self.actor(h, schedule(self.config.stddev_schedule, step) * scales)
         if eval_mode:
             action = dist.mean
         else:
