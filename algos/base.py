@@ -1,10 +1,10 @@
-"""What every algorithm provides, and the type its params schema is written in.
+"""What every algorithm provides.
 
 An algorithm is one module (or package) under algos/, listed by one line in algos/__init__.py.
 It defines, at top level, importing only the standard library and this module (the heavy learning
 code is imported inside its functions, so reading a schema costs milliseconds):
 
-    PARAMS: dict[str, Field]                      its params.yaml block, one Field per key
+    PARAMS: dict[str, Field]                      its params.yaml block, one Field (envs/settings.py) per key
     env_settings(env_params, hp) -> dict          the env block it trains and is evaluated on
     make_trainer(vec_env, hp, seed, threads, log_dir) -> Trainer
     load_policy(path, deterministic, step) -> Policy
@@ -14,85 +14,9 @@ files go is pipeline/checkpoints.py's business, not the algorithm's.
 """
 from __future__ import annotations
 
-import argparse
-import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
-
-# Values end up on shell command lines (the DAG tools pass every parameter as an argument), so
-# strings are restricted to characters that need no quoting.
-SAFE_STR = re.compile(r"^[A-Za-z0-9_.,:+\-]+$")
-LIST_ITEM = re.compile(r"^[A-Za-z0-9_.:+\-/]+$")   # no comma: a list goes on a command line comma-joined
-
-
-@dataclass(frozen=True)
-class Field:
-    """One params.yaml key: its type, valid values and how it reads from a command line."""
-    type: str                   # "int" | "float" | "bool" | "str" | "float|auto" | "list" (of safe words)
-    choices: tuple = ()         # valid values of a "str" field (empty: any safe token)
-    min: float | None = None    # inclusive lower bound for numbers
-    max: float | None = None    # inclusive upper bound for numbers
-    optional: bool = False      # may be left out (an override of a preset)
-    # A "str" field whose values match this regex instead of SAFE_STR; such values can hold shell
-    # characters like parentheses, so they go on command lines in single quotes (see `quoted`).
-    pattern: str | None = None
-    hint: str = ""              # what a valid value of a patterned field looks like
-
-    @property
-    def quoted(self) -> bool:
-        return self.pattern is not None
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(map(str, self.choices))
-        if self.pattern:
-            return self.hint
-        kind = {"int": "an integer", "float": "a number (write 3.0e-4, not 3e-4)", "bool": "true or false",
-                "str": "a word of letters, digits and _.,:+-", "float|auto": "a number or auto",
-                "list": "a non-empty list of words of letters, digits and _.:+-/"}[self.type]
-        bounds = [f">= {self.min}"] if self.min is not None else []
-        bounds += [f"<= {self.max}"] if self.max is not None else []
-        return kind + (" " + " and ".join(bounds) if bounds else "")
-
-    def check(self, value) -> bool:
-        if self.type == "bool":
-            return isinstance(value, bool)
-        if self.type == "float|auto" and value == "auto":
-            return True
-        if self.type == "list":
-            return (isinstance(value, list) and len(value) > 0 and len(set(map(str, value))) == len(value)
-                    and all(isinstance(v, str) and LIST_ITEM.match(v) for v in value))
-        if self.type == "str":
-            if self.pattern:
-                return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
-            return isinstance(value, str) and bool(SAFE_STR.match(value)) and (
-                not self.choices or value in self.choices)
-        if isinstance(value, bool):             # bool is an int in Python; never a number here
-            return False
-        ok_types = (int,) if self.type == "int" else (int, float)
-        if not isinstance(value, ok_types):
-            return False
-        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
-
-    def parse(self, text: str):
-        """A command-line string back to a typed value (the inverse of how the DAG writes it)."""
-        if self.type == "bool":
-            if text.lower() not in ("true", "false"):
-                raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-            return text.lower() == "true"
-        if self.type == "int":
-            return int(text)
-        if self.type == "list":
-            return text.split(",")
-        if self.type == "float" or (self.type == "float|auto" and text != "auto"):
-            return float(text)
-        return text
-
-
-def count(lo: int = 1) -> Field:
-    return Field("int", min=lo)
 
 
 class Policy(Protocol):

@@ -5,7 +5,7 @@ desired_goal), whatever env.obs_mode says, and relabels goals with the env's com
 the reward version's goal_reward provides.
 """
 from algos import sb3
-from algos.base import Field, count
+from envs.settings import Field, count
 
 PARAMS = {**sb3.off_policy_params(), "n_sampled_goal": count(),
           "goal_selection_strategy": Field("str", choices=("future", "final", "episode"))}

@@ -5,7 +5,7 @@ activation (tanh | relu | elu), target_kl (0: no early stop) and reward_scale (a
 rewards PPO learns from; statistics and reports keep the reward's own units).
 """
 from algos import sb3
-from algos.base import Field, count
+from envs.settings import Field, count
 
 PARAMS = {**sb3.common_params(), "n_steps": count(), "n_epochs": count(),
           "gae_lambda": Field("float", min=0.0, max=1.0), "clip_range": Field("float", min=0.0),

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from algos.base import Field, Trainer, count
+from algos.base import Trainer
+from envs.settings import Field, count
 
 LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth", "log_std_init", "activation", "reward_scale")
 

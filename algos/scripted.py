@@ -4,7 +4,8 @@ run is one checkpoint at step 0; evaluating it runs the controller with a zero r
 """
 from pathlib import Path
 
-from algos.base import Trainer, count
+from algos.base import Trainer
+from envs.settings import count
 
 PARAMS = {"num_envs": count()}
 

@@ -3,7 +3,7 @@ target, which curbs SAC's overestimation (RL Zoo's best on the Fetch tasks). The
 own arguments, plus net_width and net_depth (algos/sb3.py) and the critics' shape: n_quantiles
 per critic, n_critics."""
 from algos import sb3
-from algos.base import count
+from envs.settings import count
 
 PARAMS = {**sb3.off_policy_params(), "top_quantiles_to_drop_per_net": count(0), "n_quantiles": count(),
           "n_critics": count()}

@@ -19,11 +19,12 @@ from pathlib import Path
 import yaml
 
 import algos
-from algos.base import Field, count as _pos_int
+from envs.backends import BACKENDS as _BACKENDS
+from envs.settings import ENV, Field, count as _pos_int
 
 PARAMS_FILE = Path(__file__).resolve().parent.parent / "params.yaml"
 
-BACKENDS = ("mujoco", "genesis")   # = envs.tasks.base.BACKENDS (tests/test_params.py), without importing envs
+BACKENDS = tuple(_BACKENDS)
 ALGOS = tuple(algos.ALGOS)
 
 
@@ -35,15 +36,7 @@ class ParamsError(ValueError):
 # complete record of an experiment, so there are no hidden defaults to drift), except a preset's
 # optional overrides (drqv2). Each algorithm's block is the PARAMS of its module (algos/).
 BLOCKS: dict[str, dict[str, Field]] = {
-    "env": {
-        "max_episode_steps": _pos_int(), "action_scale": Field("float", min=0.0), "control_hz": Field("float", min=1.0),
-        "lift_height": Field("float", min=0.0), "hold_steps": _pos_int(1), "curriculum_stage": Field("int", min=0, max=3),
-        "curriculum_from": Field("int", min=-1, max=3), "curriculum_bar": Field("float", min=0.0, max=1.0),
-        "curriculum_window": _pos_int(), "curriculum_mix": Field("float", min=0.0, max=0.99),
-        "domain_randomization": Field("bool"),
-        "obs_mode": Field("str", choices=("state", "pixels", "state+pixels")),
-        "image_size": _pos_int(), "frame_stack": _pos_int(), "goal_tolerance": Field("float", min=0.0),
-    },
+    "env": ENV,
     "sanity": {"episodes": _pos_int(), "seed": _pos_int(0)},
     "evaluation": {"episodes": _pos_int(), "deterministic": Field("bool"), "seed": _pos_int(0)},
     "render": {"fps": _pos_int(), "width": _pos_int(16), "height": _pos_int(16), "cameras": Field("str"),

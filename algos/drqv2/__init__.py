@@ -9,7 +9,7 @@ This file is what the pipeline reads (algos/base.py): its params block, the env 
 but total_timesteps and num_envs is an optional override of it. torch is imported only when a
 trainer or policy is made.
 """
-from algos.base import Field, count
+from envs.settings import Field, count
 
 LOOP_KEYS = ("total_timesteps", "num_envs")      # drive the training loop, not DrQV2Config
 
