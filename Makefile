@@ -26,33 +26,33 @@ $(VENV)/.installed: requirements.txt requirements-genesis.txt $(wildcard pyproje
 
 test: setup
 	$(PY) -m pytest
-	$(PY) -m pipeline.smoke --cores $(CORES)
-	$(PY) -m pipeline.smoke --tool snakemake --backend genesis --cores $(CORES)
-	$(PY) -m pipeline.smoke --tool snakemake --experiment config/walk.yaml --cores $(CORES)
-	$(PY) -m pipeline.smoke --tool snakemake --experiment config/paper_square.yaml --cores $(CORES)
-	$(PY) -m pipeline.smoke_slurm
+	$(PY) -m tests.e2e.smoke --cores $(CORES)
+	$(PY) -m tests.e2e.smoke --tool snakemake --backend genesis --cores $(CORES)
+	$(PY) -m tests.e2e.smoke --tool snakemake --experiment config/walk.yaml --cores $(CORES)
+	$(PY) -m tests.e2e.smoke --tool snakemake --experiment config/paper_square.yaml --cores $(CORES)
+	$(PY) -m tests.e2e.smoke_slurm
 
 test-slow: setup
 	$(PY) -m pytest -m slow
 
 smoke: setup
-	$(PY) -m pipeline.smoke --cores $(CORES)
+	$(PY) -m tests.e2e.smoke --cores $(CORES)
 
 # The default pipeline (params.yaml) with Snakemake; params are validated before anything runs.
 report: setup
-	$(PY) -m pipeline.config
+	$(PY) -m pipeline.dag.params
 	snakemake --cores $(CORES)
 
 # The same with DVC (needs a git repository with at least one commit).
 dvc-report: setup
-	$(PY) -m pipeline.config
-	$(PY) -m pipeline.dvcgen --check || (echo "dvc.yaml is stale: run make dvc.yaml" && exit 1)
+	$(PY) -m pipeline.dag.params
+	$(PY) -m pipeline.dag.dvcgen --check || (echo "dvc.yaml is stale: run make dvc.yaml" && exit 1)
 	dvc repro
 
-# Regenerate dvc.yaml from pipeline/stages.py after changing task, algos or seeds, or what a stage imports.
+# Regenerate dvc.yaml from pipeline/dag/registry.py after changing task, algos or seeds, or what a stage imports.
 dvc.yaml:
-	$(PY) -m pipeline.dvcgen
+	$(PY) -m pipeline.dag.dvcgen
 
 lint: setup
 	snakemake --lint
-	$(PY) -m pipeline.dvcgen --check
+	$(PY) -m pipeline.dag.dvcgen --check

@@ -12,13 +12,13 @@
 # `snakemake --report report.html` gathers the outputs marked report(...): reports, figures,
 # learning curves and videos, in one self-contained page.
 #
-# The same stages as dvc.yaml, which is generated from pipeline/stages.py (tests/test_dag.py proves
+# The same stages as dvc.yaml, which is generated from pipeline/dag/registry.py (tests/test_dag.py proves
 # the two DAGs equal: commands, inputs, outputs, params, edges). Rules follow two rules of ours:
 # - every config value a stage uses is in its `params:` (as the `--key value` flags the command
 #   receives), so changing it reruns exactly the rules that use it;
 # - `code` inputs are the source files the stage runs, read from their imports
-#   (pipeline/codedeps.py): editing reward v19 reruns v19's runs and leaves v11's alone.
-from pipeline import config as cfg, stages
+#   (pipeline/dag/codedeps.py): editing reward v19 reruns v19's runs and leaves v11's alone.
+from pipeline.dag import params as cfg, registry as stages
 
 configfile: "params.yaml"
 
@@ -89,7 +89,9 @@ rule sanity:
 
 rule train:
     input:
-        sanity="data/sanity/{task}_{backend}.json",
+        # ancient: the sanity check gates training, but rerunning it (after an edit of the check or a
+        # controller) retrains nothing; the env code it checks is train's own code input.
+        sanity=ancient("data/sanity/{task}_{backend}.json"),
         base=base_runs("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),
         code=code("train"),
     output:
@@ -173,7 +175,8 @@ rule render:
     shell:
         "python -m pipeline.render --task {wildcards.task} --reward {wildcards.reward} --backend {wildcards.backend} "
         "--algo {wildcards.algo} --runs {input.runs} --video {output.video} --sheet {output.sheet} "
-        "--still {output.still} --info {output.info} --threads {threads} {params.env} {params.render} > {log} 2>&1"
+        "--still {output.still} --info {output.info} --best {input.best} --threads {threads} {params.env} {params.render} "
+        "> {log} 2>&1"
 
 
 rule report:

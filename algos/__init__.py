@@ -1,8 +1,8 @@
 """The algorithms: one module (or package) each, listed here by one line.
 
 What each provides is in algos/base.py (PARAMS, env_settings, make_trainer, load_policy). The
-pipeline reads this registry alone: the params schema (pipeline/config.py), the stages' code
-dependencies (pipeline/stages.py, from the module's imports) and the train, evaluate and render
+pipeline reads this registry alone: the params schema (pipeline/dag/params.py), the stages' code
+dependencies (pipeline/dag/registry.py, from the module's imports) and the train, evaluate and render
 stages. Modules are imported by name, so a run imports only its own algorithm's code.
 """
 import importlib
@@ -66,6 +66,18 @@ def env_settings(name: str, env_params: dict, hp: dict, residual: dict | None = 
     if base_policy(name) is not None:
         settings["residual"] = {"base": base_policy(name), **residual}
     return settings
+
+
+def gpus(name: str, hp: dict) -> int:
+    """GPUs a training job of `name` asks a cluster for, with params block hp (0 unless the
+    algorithm declares otherwise)."""
+    module = get(name)
+    return module.gpus(hp) if hasattr(module, "gpus") else 0
+
+
+def read_weights(name: str, path) -> dict:
+    """name -> tensor of every network weight in a policy file of `name` (to compare runs bit for bit)."""
+    return get(name).read_weights(path)
 
 
 def load_policy(name: str, path, deterministic: bool = True, step: int = 0):

@@ -8,9 +8,11 @@ code is imported inside its functions, so reading a schema costs milliseconds):
     env_settings(env_params, hp) -> dict          the env block it trains and is evaluated on
     make_trainer(vec_env, hp, seed, threads, log_dir) -> Trainer
     load_policy(path, deterministic, step) -> Policy
+    read_weights(path) -> dict[str, Tensor]       every network weight in a policy file
+    gpus(hp) -> int                               optional: GPUs a training job asks a cluster for (default 0)
 
 The train stage (pipeline/train.py) drives any Trainer through the same loop; where its checkpoint
-files go is pipeline/checkpoints.py's business, not the algorithm's.
+files go is pipeline/run/checkpoints.py's business, not the algorithm's.
 """
 from __future__ import annotations
 

@@ -7,9 +7,10 @@ the reward version's goal_reward provides.
 from algos import sb3
 from envs.settings import Field, count
 
-PARAMS = {**sb3.off_policy_params(), "n_sampled_goal": count(),
-          "goal_selection_strategy": Field("str", choices=("future", "final", "episode"))}
-NEEDS_GOALS = True      # only goal-conditioned tasks with a goal reward (pipeline/config.py checks)
+PARAMS = {**sb3.off_policy_params(), "n_sampled_goal": count(doc="relabelled goals per real transition"),
+          "goal_selection_strategy": Field("str", choices=("future", "final", "episode"),
+                                           doc="where relabelled goals come from")}
+NEEDS_GOALS = True      # only goal-conditioned tasks with a goal reward (pipeline/dag/params.py checks)
 
 
 def env_settings(env_params: dict, hp: dict) -> dict:
@@ -30,3 +31,6 @@ def make_trainer(vec_env, hp, seed, threads, log_dir):
 def load_policy(path, deterministic=True, step=0):
     from stable_baselines3 import SAC
     return sb3.load_policy(SAC, path, deterministic, replay=True)
+
+
+read_weights = sb3.read_weights

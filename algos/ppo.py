@@ -7,12 +7,17 @@ rewards PPO learns from; statistics and reports keep the reward's own units).
 from algos import sb3
 from envs.settings import Field, count
 
-PARAMS = {**sb3.common_params(), "n_steps": count(), "n_epochs": count(),
-          "gae_lambda": Field("float", min=0.0, max=1.0), "clip_range": Field("float", min=0.0),
-          "ent_coef": Field("float", min=0.0), "vf_coef": Field("float", min=0.0),
-          "max_grad_norm": Field("float", min=0.0), "log_std_init": Field("float"),
-          "activation": Field("str", choices=("tanh", "relu", "elu")),
-          "target_kl": Field("float", min=0.0), "reward_scale": Field("float", min=0.0)}
+PARAMS = {**sb3.common_params(), "n_steps": count(doc="env steps per env in one rollout"),
+          "n_epochs": count(doc="passes over each rollout"),
+          "gae_lambda": Field("float", min=0.0, max=1.0, doc="GAE's lambda"),
+          "clip_range": Field("float", min=0.0, doc="PPO's ratio clip"),
+          "ent_coef": Field("float", min=0.0, doc="entropy bonus coefficient"),
+          "vf_coef": Field("float", min=0.0, doc="value loss coefficient"),
+          "max_grad_norm": Field("float", min=0.0, doc="gradient norm clip"),
+          "log_std_init": Field("float", doc="initial log std of the Gaussian policy"),
+          "activation": Field("str", choices=("tanh", "relu", "elu"), doc="hidden-layer activation"),
+          "target_kl": Field("float", min=0.0, doc="> 0: stop an update's epochs past 1.5x this KL; 0: never"),
+          "reward_scale": Field("float", min=0.0, doc="factor on the rewards PPO learns from (reports stay unscaled)")}
 
 
 def env_settings(env_params: dict, hp: dict) -> dict:
@@ -35,3 +40,6 @@ def make_trainer(vec_env, hp, seed, threads, log_dir):
 def load_policy(path, deterministic=True, step=0):
     from stable_baselines3 import PPO
     return sb3.load_policy(PPO, path, deterministic, replay=False)
+
+
+read_weights = sb3.read_weights

@@ -20,3 +20,6 @@ def make_trainer(vec_env, hp, seed, threads, log_dir):
 def load_policy(path, deterministic=True, step=0):
     from stable_baselines3 import SAC
     return sb3.load_policy(SAC, path, deterministic, replay=True)
+
+
+read_weights = sb3.read_weights

@@ -23,15 +23,24 @@ LOOP_KEYS = ("total_timesteps", "num_envs", "net_width", "net_depth", "log_std_i
 
 
 def common_params() -> dict[str, Field]:
-    return {"total_timesteps": count(), "num_envs": count(), "learning_rate": Field("float", min=0.0),
-            "batch_size": count(), "gamma": Field("float", min=0.0, max=1.0),
-            "net_width": count(), "net_depth": count()}
+    """What every SB3 learner's block holds (SB3's own argument names, plus the MLP's shape)."""
+    return {"total_timesteps": count(doc="env steps of all envs together"),
+            "num_envs": count(doc="envs stepped together in one process"),
+            "learning_rate": Field("float", min=0.0, doc="Adam's step size"),
+            "batch_size": count(doc="transitions per gradient step"),
+            "gamma": Field("float", min=0.0, max=1.0, doc="discount"),
+            "net_width": count(doc="units per hidden layer (actor and critic)"),
+            "net_depth": count(doc="hidden layers (actor and critic)")}
 
 
 def off_policy_params() -> dict[str, Field]:
-    return {**common_params(), "buffer_size": count(), "learning_starts": count(0),
-            "tau": Field("float", min=0.0, max=1.0), "train_freq": count(), "gradient_steps": count(),
-            "ent_coef": Field("float|auto", min=0.0)}
+    """SAC's block (and TQC's and HER's), on top of common_params."""
+    return {**common_params(), "buffer_size": count(doc="replay capacity, transitions"),
+            "learning_starts": count(0, doc="env steps of random actions before learning"),
+            "tau": Field("float", min=0.0, max=1.0, doc="target networks' Polyak factor"),
+            "train_freq": count(doc="env steps (per env) between updates"),
+            "gradient_steps": count(doc="gradient steps per update"),
+            "ent_coef": Field("float|auto", min=0.0, doc="entropy coefficient; auto: tuned to a target entropy")}
 
 
 def net(hp: dict) -> list[int]:
@@ -176,3 +185,13 @@ class SB3Policy:
 def load_policy(model_class, path, deterministic: bool, replay: bool) -> SB3Policy:
     custom = INFERENCE_ONLY if replay else None
     return SB3Policy(model_class.load(str(path), env=None, device="cpu", custom_objects=custom), deterministic)
+
+
+def read_weights(path) -> dict:
+    """Every network weight in an SB3 policy file: the policy.pth inside its zip."""
+    import io
+    import zipfile
+
+    import torch
+    with zipfile.ZipFile(path) as z:
+        return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)

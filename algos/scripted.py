@@ -1,4 +1,4 @@
-"""The task's scripted controller alone (Task.scripted_controller), as an algorithm that learns
+"""The task's scripted controller alone (envs/controllers/), as an algorithm that learns
 nothing: the baseline row of a residual experiment (`algos: [scripted, ppo+scripted, ppo]`). Its
 run is one checkpoint at step 0; evaluating it runs the controller with a zero residual.
 """
@@ -7,7 +7,7 @@ from pathlib import Path
 from algos.base import Trainer
 from envs.settings import count
 
-PARAMS = {"num_envs": count()}
+PARAMS = {"num_envs": count(doc="envs the controller runs together")}
 
 
 def env_settings(env_params: dict, hp: dict) -> dict:
@@ -61,3 +61,8 @@ class ZeroResidual:
 def load_policy(path, deterministic=True, step=0):
     import json
     return ZeroResidual(json.loads(Path(path).read_text())["action_dim"])
+
+
+def read_weights(path) -> dict:
+    """The scripted controller has no weights."""
+    return {}

@@ -5,8 +5,9 @@ per critic, n_critics."""
 from algos import sb3
 from envs.settings import count
 
-PARAMS = {**sb3.off_policy_params(), "top_quantiles_to_drop_per_net": count(0), "n_quantiles": count(),
-          "n_critics": count()}
+PARAMS = {**sb3.off_policy_params(),
+          "top_quantiles_to_drop_per_net": count(0, doc="quantiles dropped from each critic's target"),
+          "n_quantiles": count(doc="quantiles per critic"), "n_critics": count(doc="critics")}
 CRITIC_KEYS = ("n_quantiles", "n_critics")      # policy_kwargs, not constructor arguments
 
 
@@ -27,3 +28,6 @@ def make_trainer(vec_env, hp, seed, threads, log_dir):
 def load_policy(path, deterministic=True, step=0):
     from sb3_contrib import TQC
     return sb3.load_policy(TQC, path, deterministic, replay=True)
+
+
+read_weights = sb3.read_weights

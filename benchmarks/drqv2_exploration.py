@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 import envs
-from algos.drqv2 import DrQV2Config, DrQV2Trainer
+from algos.drqv2 import DrQV2Config
+from algos.drqv2.trainer import DrQV2Trainer
 
 LIFTED_Z = 0.04   # cube centre height (m) that counts as lifted: 2.5 cm above its rest height
 

@@ -29,7 +29,9 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from algos.drqv2 import DrQV2Config, DrQV2Trainer, resolve_device
+from algos.drqv2 import DrQV2Config
+from algos.drqv2.agent import resolve_device
+from algos.drqv2.trainer import DrQV2Trainer
 
 OBS_SHAPE, ACTION_DIM, FRAME_STACK = (9, 84, 84), 6, 3
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 import envs
-from algos.drqv2 import DrQV2Config, DrQV2Trainer, evaluate
+from algos.drqv2 import DrQV2Config
+from algos.drqv2.trainer import DrQV2Trainer, evaluate
 
 
 def vec(n, seed):

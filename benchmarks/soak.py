@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import config as cfg
-from pipeline.stages import STAGES, flags
+from pipeline.dag import params as cfg
+from pipeline.dag.registry import STAGES, flags
 
 ROOT = Path(__file__).resolve().parent.parent
 

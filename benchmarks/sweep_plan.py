@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipeline.smoke import copy_project, sh  # noqa: E402
+from tests.e2e.smoke import copy_project, sh  # noqa: E402
 
 SWEEP = """seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 algos: [ppo, sac, drqv2]

@@ -7,11 +7,9 @@
     envs.TASKS, envs.rewards.available("lift"), envs.run_sanity("lift")   # task registry: name -> Entry
     envs.tasks.get_task("pick_place").goal_conditioned                       # what a task declares (Task)
 
-Env settings (keyword arguments of make_vec_env / make_env, all with documented defaults in
-envs/tasks/base.py TaskConfig): max_episode_steps, action_scale, control_hz, lift_height,
-hold_steps, curriculum_stage, curriculum_from, curriculum_bar, curriculum_window, curriculum_mix
-(an automatic curriculum, envs/vector.py), domain_randomization, obs_mode ("state" | "pixels" | "state+pixels" |
-"goal"), image_size, frame_stack, goal_tolerance. make_vec_env also takes residual= (envs/residual.py).
+Env settings: keyword arguments of make_vec_env / make_env, each declared once, with its default and
+doc, in envs/settings.py (ENV), plus backend (envs/backends/); envs/tasks/base.py's TaskConfig holds
+and checks them. make_vec_env also takes residual= (envs/residual.py).
 
 Vector env semantics (envs/vector.py):
 - Gymnasium 1.x VectorEnv with autoreset mode SAME_STEP: when env i finishes, the step that
@@ -52,7 +50,12 @@ def __dir__():
 
 # gymnasium.make("SO101Lift-v0", reward="v11", ...): each task's ids from its registry line; the
 # reward defaults to the task's default for that obs_mode (Task.default_reward_for).
+# make returns the env itself, without Gymnasium's OrderEnforcing and PassiveEnvChecker wrappers: the
+# env refuses a step before reset and checks actions itself, and a wrapper hides a goal env's
+# compute_reward from whoever holds it (Gymnasium 1.x wrappers forward no attributes), which
+# Stable-Baselines3's check_env and users call on what make returns.
 for _task, _entry in TASKS.items():
     for _id, _mode in _entry.gym_ids.items():
         if _id not in gymnasium.registry:
-            gymnasium.register(id=_id, entry_point="envs.single:make_env", kwargs={"task": _task, "obs_mode": _mode})
+            gymnasium.register(id=_id, entry_point="envs.single:make_env", kwargs={"task": _task, "obs_mode": _mode},
+                               order_enforce=False, disable_env_checker=True)

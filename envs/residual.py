@@ -8,13 +8,15 @@ keeps the correction small) and reports the episode's mean residual L2 norm as `
 
 Bases (`make_base`):
   zero       always 0: the residual learner is the whole policy (the devlog's first phase)
-  scripted   the task's own scripted controller (Task.scripted_controller), privileged and imperfect
+  scripted   the task's own scripted controller (envs/controllers/), privileged and imperfect
   a policy   any object with act(obs) -> actions for the batch (a trained run's policy, loaded by
              the pipeline) and, optionally, reset(ids)
 A base that carries state between steps (the scripted controller's phases) has get_state() and
 set_state(), which the env's checkpoint includes, so a resumed residual run continues exactly.
 """
 import numpy as np
+
+from envs import controllers
 
 BASES = ("zero", "scripted")   # by name; a trained policy is passed as an object
 
@@ -31,7 +33,7 @@ class ScriptedBase:
     """The task's scripted controller as a base: it reads the true state, not the observation."""
 
     def __init__(self, env):
-        self.controller = env.task.scripted_controller(env)
+        self.controller = controllers.make(env)
 
     def act(self, obs):
         return self.controller.act()

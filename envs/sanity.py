@@ -6,24 +6,27 @@ Generic checks, each recorded in the report with what was measured:
   random       random-action rollouts: no NaN/inf, nothing outside the space bounds (explosions)
   render       the task's first and last cameras give images that are not blank, and the last one
                changes under the task's probe_action
-then the task's own (Task.sanity_checks): arm tasks, `scripted` (the scripted picker succeeds in
->= min_success of seeded episodes) and, on a backend other than MuJoCo, `parity` (the same picker
-on MuJoCo from the same seeds: envs/scripted.py); walk, `stand` (envs/tasks/walk.py).
+then the task's own, from its controller's module (envs/controllers/, TASK_CONTROLLERS): arm tasks,
+`scripted` (the scripted picker succeeds in >= min_success of seeded episodes) and, on a backend
+other than MuJoCo, `parity` (the same picker on MuJoCo from the same seeds: picker.py);
+paper_square, `scripted` (the dragger moves the sheet: dragger.py); walk, `stand` (stand.py).
 Returns a JSON-able dict with "ok" and the list of "problems" in words.
 """
 import time
 
 import numpy as np
 
+from envs import controllers
+from envs.backends import BACKENDS
 from envs.tasks import get_task
-from envs.tasks.base import BACKENDS, NO_REWARD
+from envs.tasks.base import NO_REWARD
 from envs.vector import BatchedEnv, episode_stats
 
 
 def run_scripted(env, episodes, seed=0):
-    """Run the task's scripted controller (Task.scripted_controller) for `episodes` episodes on a
-    BatchedEnv; returns their final_info rows."""
-    controller = env.task.scripted_controller(env)
+    """Run the task's controller (envs/controllers/) for `episodes` episodes on a BatchedEnv; returns
+    their final_info rows."""
+    controller = controllers.make(env)
     env.reset(seed=seed)
     controller.reset()
     rows = []
@@ -112,10 +115,12 @@ def run_sanity(task, backend="mujoco", episodes=20, seed=0, num_envs=4, random_s
         problems.append(f"the {last} camera image does not change when the robot moves")
     env.close()
 
-    checks, task_problems = task_class.sanity_checks(make, backend=backend, seed=seed, episodes=episodes,
-                                                     min_success=min_success)
-    report["checks"].update(checks)
-    problems.extend(task_problems)
+    controller = controllers.controller_of(task)
+    if controller is not None:
+        checks, task_problems = controllers.sanity_checks(controller)(
+            make, run_scripted, backend=backend, seed=seed, episodes=episodes, min_success=min_success)
+        report["checks"].update(checks)
+        problems.extend(task_problems)
     report["ok"] = not problems
     report["seconds"] = round(time.time() - started, 2)
     return report

@@ -10,11 +10,12 @@ the task's metrics, reward components) are in info["episode_stats"]. info["episo
 ecosystem's recorders, which write {"r", "l", "t"} there: Gymnasium's RecordEpisodeStatistics (which
 refuses an env that wrote it) and Stable-Baselines3's Monitor (whose ep_info_buffer reads it).
 
-Through gymnasium.make, every env setting is a keyword argument except max_episode_steps, which
-Gymnasium keeps for its own TimeLimit wrapper; the env's time limit (where it reports the episode's
-statistics) is then the task's default (TaskConfig's 200; paper_square's config_defaults: 400).
-Use make_env(..., max_episode_steps=n). The reward defaults to the task's default for the obs_mode
-(Task.default_reward_for).
+Through gymnasium.make, which returns the env itself (no wrapper: envs/__init__.py), every env setting
+is a keyword argument except max_episode_steps, which Gymnasium keeps for its own TimeLimit wrapper
+(around the env, so a GoalEnv's compute_reward is then on .unwrapped); the env's time limit (where it
+reports the episode's statistics) is then the task's default (200; paper_square's config_defaults:
+400). Use make_env(..., max_episode_steps=n). The reward defaults to the task's default for the
+obs_mode (Task.default_reward_for).
 """
 import gymnasium
 import numpy as np

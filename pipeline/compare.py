@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import common, stats
-from pipeline.config import compare_variants
-from pipeline.report import commits, label_of, learning_curves
+from pipeline.dag.params import compare_variants
+from pipeline.run import cli, files, stats
+from pipeline.run.reporting import commits, label_of, learning_curves
 
 
 def parse_args(argv=None):
@@ -34,7 +34,7 @@ def parse_args(argv=None):
         ap.add_argument(f"--{name}", nargs="+", required=True, help="one per variant, in the same order")
     ap.add_argument("--out", required=True)
     ap.add_argument("--figures", required=True)
-    common.add_block_args(ap, "compare", "report")
+    cli.add_block_args(ap, "compare", "report")
     return ap.parse_args(argv)
 
 
@@ -71,17 +71,17 @@ def table(columns: dict[str, dict], task: str, names: list[str], baseline: str |
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    compare, bar = common.block(args, "compare"), common.block(args, "report")["success_threshold"]
+    compare, bar = cli.block(args, "compare"), cli.block(args, "report")["success_threshold"]
     keys = compare_variants(compare)
     if not len(keys) == len(args.metrics) == len(args.provenance) == len(args.episodes):
-        raise common.StageError(f"{len(keys)} variants in compare, but {len(args.metrics)} metrics files")
+        raise cli.StageError(f"{len(keys)} variants in compare, but {len(args.metrics)} metrics files")
     data = {}
     for key, m_path, p_path, e_path in zip(keys, args.metrics, args.provenance, args.episodes):
-        p = common.read_json(p_path)
+        p = files.read_json(p_path)
         if (p["task"], p["reward"], p["algo"]) != (args.task, key[0], key[1]) or p["env"]["backend"] != key[2]:
-            raise common.StageError(f"{p_path} holds {p['task']}/{p['reward']}/{p['algo']}/{p['env']['backend']}, "
+            raise cli.StageError(f"{p_path} holds {p['task']}/{p['reward']}/{p['algo']}/{p['env']['backend']}, "
                                     f"expected {args.task}/{'/'.join(key)}")
-        data[key] = {**common.read_json(m_path), "provenance": p, "episodes": pd.read_parquet(e_path)}
+        data[key] = {**files.read_json(m_path), "provenance": p, "episodes": pd.read_parquet(e_path)}
     names = list(dict.fromkeys(k for d in data.values() for k in d["task_metrics"]))   # each variant's, in order
     seeds = sorted({s for d in data.values() for s in d["per_seed"]}, key=int)
     out, figs = Path(args.out), Path(args.figures)
@@ -153,4 +153,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    common.run_main(main)
+    cli.run_main(main)

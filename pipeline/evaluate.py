@@ -28,18 +28,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import bases, checkpoints, common, stats
-from pipeline import config as cfg
+from pipeline.run import bases, checkpoints, cli, files, settings, stats
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_policy_args(ap)
+    cli.add_policy_args(ap)
     ap.add_argument("--out", required=True)
     ap.add_argument("--metrics", required=True)
     ap.add_argument("--curve", required=True)
     ap.add_argument("--provenance", required=True, help="JSON: where the evaluated policies came from")
-    common.add_block_args(ap, "env", "evaluation")
+    cli.add_block_args(ap, "env", "evaluation")
     return ap.parse_args(argv)
 
 
@@ -57,10 +56,10 @@ def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
     from envs.single import make_env
 
     found = checkpoints.intact(run_dir)
-    settings = common.policy_env(args.algo, env_params, found)
+    env_cfg = checkpoints.policy_env(args.algo, env_params, found)
     for path, meta in found:        # refuse before spending time on any of them
-        common.check_checkpoint(meta, path, args.task, args.reward, {k: settings[k] for k in common.OBS_KEYS})
-    env = make_env(args.task, args.reward, **bases.with_trained_base(settings, run_dir, args.task, args.reward))
+        checkpoints.check_checkpoint(meta, path, args.task, args.reward, {k: env_cfg[k] for k in checkpoints.OBS_KEYS})
+    env = make_env(args.task, args.reward, **bases.with_trained_base(env_cfg, run_dir, args.task, args.reward))
     rows = []
     for path, meta in found:
         policy = algos.load_policy(args.algo, path, ev["deterministic"], meta["global_step"])
@@ -161,7 +160,7 @@ SEED_KEYS = ("success_rate", "mean_return", "success_at_end_rate", "terminated_r
 
 def per_seed(df: pd.DataFrame, names: list[str]) -> tuple[dict, dict]:
     """Each seed's final checkpoint summarised over its evaluation episodes, then each number
-    across seeds (pipeline/stats.py: mean, std, 95% bootstrap interval, IQM from 5 seeds)."""
+    across seeds (pipeline/run/stats.py: mean, std, 95% bootstrap interval, IQM from 5 seeds)."""
     seeds = {}
     for seed, part in df.groupby("seed"):
         final = part[part.step == part.step.max()]
@@ -182,11 +181,11 @@ def curve(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    common.set_threads(args.threads)
-    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo])
+    cli.set_threads(args.threads)
+    problems = settings.task_reward_problems(args.task, args.reward, [args.algo])
     if problems:
-        raise cfg.ParamsError("; ".join(problems))
-    env_params, ev = common.env_block(args), common.block(args, "evaluation")
+        raise settings.ParamsError("; ".join(problems))
+    env_params, ev = cli.env_block(args), cli.block(args, "evaluation")
     started = time.time()
     rows = []
     for run_dir in args.runs:
@@ -199,7 +198,7 @@ def main(argv=None) -> int:
     curve(df, names).to_csv(args.curve, sep="\t", index=False, float_format="%.6g")
 
     metas = {meta["seed"]: meta for d in args.runs for _, meta in checkpoints.intact(d)[-1:]}
-    runs = {d: common.read_json(f"{d}/run.json") for d in args.runs}
+    runs = {d: files.read_json(f"{d}/run.json") for d in args.runs}
     first = next(iter(metas.values()))
     seeds, across = per_seed(df, names)
     metrics = {**headline(df, names), "per_seed": seeds, "across_seeds": across,
@@ -218,12 +217,12 @@ def main(argv=None) -> int:
         "train_wall_s": {str(r["seed"]): r["wall_s"] for r in runs.values()},
         "train_env_steps_per_s": {str(r["seed"]): r["env_steps_per_s"] for r in runs.values()},
         "eval_wall_s": round(time.time() - started, 1), "evaluation": ev}
-    common.write_json(args.provenance, provenance)
-    common.write_json(args.metrics, metrics)
+    files.write_json(args.provenance, provenance)
+    files.write_json(args.metrics, metrics)
     print(f"{args.algo}: success {metrics['success_rate']:.0%}, return {metrics['mean_return']:.2f} "
           f"+/- {metrics['std_return']:.2f} at step {metrics['final_step']}")
     return 0
 
 
 if __name__ == "__main__":
-    common.run_main(main)
+    cli.run_main(main)

@@ -23,8 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from pipeline import bases, checkpoints, common
-from pipeline import config as cfg
+from pipeline.run import bases, checkpoints, cli, files, settings
 
 SHEET_MAX = 8
 SHEET_COLUMNS = 4
@@ -32,12 +31,14 @@ SHEET_COLUMNS = 4
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_policy_args(ap)
+    cli.add_policy_args(ap)
     ap.add_argument("--video", required=True)
     ap.add_argument("--sheet", required=True)
     ap.add_argument("--still", required=True)
     ap.add_argument("--info", required=True, help="JSON: the rendered episode's outcome and the wall time")
-    common.add_block_args(ap, "env", "render")
+    ap.add_argument("--best", nargs="*", default=[],
+                    help="evaluate's metrics JSON naming each seed's best checkpoint (needed where render.checkpoint is best)")
+    cli.add_block_args(ap, "env", "render")
     return ap.parse_args(argv)
 
 
@@ -107,43 +108,43 @@ def even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)))
 
 
-def best_checkpoint(args, found):
-    """The checkpoint of found (a run's) that the evaluate stage picked as its seed's best; its
-    metrics are this stage's declared input where render.checkpoint is best (pipeline/stages.py)."""
-    from pipeline.stages import EVAL
-    metrics = EVAL.format(task=args.task, reward=args.reward, backend=args.backend, algo=args.algo) + ".json"
-    best = common.read_json(metrics)["best"][str(found[-1][1]["seed"])]
-    return next((p, m) for p, m in found if m["global_step"] == best["step"])
+def best_checkpoint(best: list[str], found):
+    """The checkpoint of found (a run's) that the evaluate stage picked as its seed's best, read from
+    evaluate's metrics, this stage's declared input where render.checkpoint is best."""
+    if not best:
+        raise cli.StageError("render.checkpoint is best: pass evaluate's metrics JSON with --best")
+    pick = files.read_json(best[0])["best"][str(found[-1][1]["seed"])]
+    return next((p, m) for p, m in found if m["global_step"] == pick["step"])
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    common.set_threads(args.threads)
+    cli.set_threads(args.threads)
     import algos
     from envs.single import make_env
     from envs.tasks import get_task
 
-    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo])
+    problems = settings.task_reward_problems(args.task, args.reward, [args.algo])
     if problems:
-        raise cfg.ParamsError("; ".join(problems))
-    env_params, r = common.env_block(args), common.block(args, "render")
+        raise settings.ParamsError("; ".join(problems))
+    env_params, r = cli.env_block(args), cli.block(args, "render")
     cameras, valid = r["cameras"].split(","), get_task(args.task).cameras
     if not set(cameras) <= set(valid):
-        raise cfg.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras of task {args.task}: "
+        raise settings.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras of task {args.task}: "
                               f"{', '.join(valid)} (comma-separated)")
     runs = {checkpoints.intact(d)[0][1]["seed"]: d for d in args.runs}
     found = checkpoints.intact(runs[min(runs)])       # the lowest seed's run
-    settings = common.policy_env(args.algo, env_params, found)
+    env_cfg = checkpoints.policy_env(args.algo, env_params, found)
     for path, meta in found:
-        common.check_checkpoint(meta, path, args.task, args.reward, {k: settings[k] for k in common.OBS_KEYS})
+        checkpoints.check_checkpoint(meta, path, args.task, args.reward, {k: env_cfg[k] for k in checkpoints.OBS_KEYS})
     started = time.time()
     for path in (args.video, args.sheet, args.still, args.info):
         Path(path).parent.mkdir(parents=True, exist_ok=True)     # DVC, unlike Snakemake, does not
     env = make_env(args.task, args.reward, render_size=(r["height"], r["width"]),
-                   **bases.with_trained_base(settings, runs[min(runs)], args.task, args.reward))
+                   **bases.with_trained_base(env_cfg, runs[min(runs)], args.task, args.reward))
 
     # The final (or best) policy, one episode, every frame.
-    path, meta = found[-1] if r["checkpoint"] == "final" else best_checkpoint(args, found)
+    path, meta = found[-1] if r["checkpoint"] == "final" else best_checkpoint(args.best, found)
     policy = algos.load_policy(args.algo, path)
     still, writer = None, imageio.get_writer(args.video, fps=r["fps"], codec="libx264", macro_block_size=1,
                                               ffmpeg_log_level="error")
@@ -177,11 +178,11 @@ def main(argv=None) -> int:
     for i, t in enumerate(tiles):
         sheet[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = t
     Image.fromarray(sheet).save(args.sheet)
-    common.write_json(args.info, {"episode": episode, "cameras": cameras, "sheet_steps": [m["global_step"] for _, m in picks],
+    files.write_json(args.info, {"episode": episode, "cameras": cameras, "sheet_steps": [m["global_step"] for _, m in picks],
                                   "wall_s": round(time.time() - started, 1)})
     print(f"wrote {args.video}, {args.still}, {args.sheet}")
     return 0
 
 
 if __name__ == "__main__":
-    common.run_main(main)
+    cli.run_main(main)

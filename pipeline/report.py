@@ -11,7 +11,7 @@ lift, forward velocity and distance for walk), a training-vs-evaluation consiste
 per-checkpoint table with improvement over the first checkpoint and the training episodes per
 chunk (devlog 002's table); learning curves (mean across seeds, with a band of one standard
 deviation); videos and stills; the sanity figures; provenance. Every number a seed gives is shown per
-seed and across seeds (mean +/- std, 95% bootstrap interval; pipeline/stats.py). It reads its
+seed and across seeds (mean +/- std, 95% bootstrap interval; pipeline/run/stats.py). It reads its
 declared inputs only: other reward versions are compared by reports/{task}_compare.md.
 Nothing in it depends on when it was written: the same data gives the same bytes.
 """
@@ -24,25 +24,13 @@ import os
 import shutil
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pipeline import common, stats  # noqa: E402
-from pipeline import config as cfg  # noqa: E402
-
-# Episode metrics of the env itself, whatever the task (a residual learner's correction size).
-ENV_METRICS = {"residual_l2": ("Residual L2 per Step", "{:.3f}")}
+from pipeline.run import cli, files, settings, stats
+from pipeline.run.reporting import commits, label_of, learning_curves
 
 
-def label_of(task: str, name: str) -> tuple[str, str]:
-    """(title, format) of an episode metric (listed in metrics.json): as the task declares it
-    (envs Task.episode_metrics), or one of the env's own (ENV_METRICS)."""
-    import envs.tasks
-    metric = envs.tasks.get_task(task).episode_metrics.get(name)
-    return (metric.label, metric.fmt) if metric else ENV_METRICS.get(name, (name, "{:.3g}"))
+
 
 
 def parse_args(argv=None):
@@ -54,7 +42,7 @@ def parse_args(argv=None):
         ap.add_argument(f"--{name}", nargs="+", required=True, help="one per algorithm, in the same order")
     ap.add_argument("--out", required=True)
     ap.add_argument("--figures", required=True)
-    common.add_block_args(ap, "report")
+    cli.add_block_args(ap, "report")
     return ap.parse_args(argv)
 
 
@@ -142,50 +130,10 @@ def chunk_table(chunks: list[dict], task: str, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def seed_curves(df: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Per checkpoint step that every seed has: the mean over each seed's evaluation episodes, then
-    mean and std across seeds (std 0 with one seed)."""
-    per_seed = df.groupby(["step", "seed"])[column].mean().unstack("seed").dropna()
-    return pd.DataFrame({"mean": per_seed.mean(axis=1), "std": per_seed.std(axis=1, ddof=1).fillna(0.0)})
 
 
-def learning_curves(frames: dict[str, pd.DataFrame], path: Path, stages: dict | None = None) -> None:
-    """Evaluation return and success over checkpoints, mean across seeds with a +/- 1 std band;
-    stages: {label: {seed: [{"stage", "step"}, ...]}} marks where a training curriculum moved."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, df in frames.items():
-        for ax, column, scale, bounds in ((axes[0], "return", 1.0, (None, None)),
-                                          (axes[1], "success_once", 100.0, (0.0, 100.0))):
-            c = seed_curves(df, column) * scale
-            line, = ax.plot(c.index, c["mean"], marker="o", label=f"{label} ({df.seed.nunique()} seeds)")
-            band = (c["mean"] - c["std"]).clip(lower=bounds[0]), (c["mean"] + c["std"]).clip(upper=bounds[1])
-            ax.fill_between(c.index, *band, alpha=0.2)
-            for moves in (stages or {}).get(label, {}).values():
-                for move in moves[1:]:
-                    ax.axvline(move["step"], color=line.get_color(), linestyle=":", alpha=0.6)
-                    if ax is axes[1]:
-                        ax.text(move["step"], 100, f" stage {move['stage']}", color=line.get_color(),
-                                fontsize=7, rotation=90, va="top")
-    axes[0].set(xlabel="env steps", ylabel="mean eval return", title="Return (mean across seeds, +/- 1 std)")
-    axes[1].set(xlabel="env steps", ylabel="eval success (%)", title="Success rate (mean across seeds, +/- 1 std)",
-                ylim=(-5, 105))
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})   # no version stamp: same data, same bytes
-    plt.close(fig)
 
 
-def commits(provenance: dict) -> str:
-    """The commit the runs trained at, or each commit with its seeds where they differ."""
-    by_seed = provenance.get("git_commits") or {"all": provenance["git_commit"]}
-    seeds = {}
-    for seed, commit in by_seed.items():
-        seeds.setdefault(commit[:12], []).append(seed)
-    if len(seeds) == 1:
-        return next(iter(seeds))
-    return ", ".join(f"{c} (seed{'s' if len(s) > 1 else ''} {', '.join(s)})" for c, s in seeds.items())
 
 
 def sanity_line(checks: dict) -> str:
@@ -214,7 +162,7 @@ def params_hash(metrics: dict[str, dict]) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    opts = common.block(args, "report")
+    opts = cli.block(args, "report")
     out, figs = Path(args.out), Path(args.figures)
     if figs.exists():
         shutil.rmtree(figs)
@@ -225,13 +173,13 @@ def main(argv=None) -> int:
     metrics = {}
     frames = {}
     for ep_path, m_path, p_path in zip(args.episodes, args.metrics, args.provenance):
-        m = {**common.read_json(m_path), "provenance": common.read_json(p_path)}
+        m = {**files.read_json(m_path), "provenance": files.read_json(p_path)}
         algo = m["provenance"]["algo"]
         if m["provenance"]["task"] != args.task or m["provenance"]["reward"] != args.reward:
-            raise common.StageError(f"{m_path} holds {m['provenance']['task']}/{m['provenance']['reward']}, "
+            raise cli.StageError(f"{m_path} holds {m['provenance']['task']}/{m['provenance']['reward']}, "
                                     f"not {args.task}/{args.reward}")
         metrics[algo], frames[algo] = m, pd.read_parquet(ep_path)
-    sanity = common.read_json(args.sanity)
+    sanity = files.read_json(args.sanity)
     first_metrics = next(iter(metrics.values()))
     first = first_metrics["provenance"]
 
@@ -267,7 +215,7 @@ def main(argv=None) -> int:
            f"| Evaluation | {first['evaluation']['episodes']} episodes per checkpoint, "
            f"{'deterministic' if first['evaluation']['deterministic'] else 'stochastic'}, seeds from "
            f"{first['evaluation']['seed']} |"]
-    md += [f"| env.{k} | {cfg.format_value(v)} |" for k, v in sorted(first["env"].items())]
+    md += [f"| env.{k} | {settings.format_value(v)} |" for k, v in sorted(first["env"].items())]
     md.append("")
     keys = sorted({k for m in metrics.values() for k in m["provenance"]["hparams"]})
     md += ["| Hyperparameter | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
@@ -299,7 +247,7 @@ def main(argv=None) -> int:
     md += ["## Learning curves", "", f"![learning curves]({os.path.relpath(figs / 'learning_curve.png', here)})", ""]
 
     # --- videos ----------------------------------------------------------------------------------
-    renders = {algo: common.read_json(r) for algo, r in zip(metrics, args.renders)}
+    renders = {algo: files.read_json(r) for algo, r in zip(metrics, args.renders)}
     pixel_algos = [a for a, m in metrics.items() if observations(m).startswith("pixels")]
     sees = (f", then for {', '.join(pixel_algos)} the frames the policy sees (its frame stack, oldest on top)"
             if pixel_algos else "")
@@ -339,7 +287,6 @@ def main(argv=None) -> int:
                           for s, w in sorted(p["train_wall_s"].items(), key=lambda kv: int(kv[0])))
         md.append(f"| Wall time {algo} | train {walls}; evaluate {p['eval_wall_s']:.0f} s; "
                   f"render {renders[algo]['wall_s']:.0f} s |")
-    md.append(f"| Wall time sanity | {sanity.get('seconds', float('nan')):.0f} s |")
     md.append("")
     out.write_text("\n".join(md))
     print(f"wrote {out}")
@@ -347,4 +294,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    common.run_main(main)
+    cli.run_main(main)

@@ -7,13 +7,13 @@ registry (algos/): PPO, SAC, HER (Stable-Baselines3) or DrQ-v2 (from the wrist c
 
 Writes into --out:
   checkpoints/          a checkpoint every checkpoint_every global steps and at the end, the
-                        untrained policy at step 0 included (format: pipeline/checkpoints.py)
+                        untrained policy at step 0 included (format: pipeline/run/checkpoints.py)
   train_log.parquet     one row per finished training episode (the env's final_info)
   tb/                   TensorBoard
   run.json              summary: wall time, env steps/s, final step
-  chunks.json           with train.chunk_steps > 0: one row per chunk attempt (pipeline/chunks.py)
+  chunks.json           with train.chunk_steps > 0: one row per chunk attempt (pipeline/run/chunks.py)
 
-Runs that survive (pipeline/runs.py): until training completes everything lives in <out>.partial;
+Runs that survive (pipeline/run/runs.py): until training completes everything lives in <out>.partial;
 a rerun of the same command finding checkpoints of the same configuration there resumes from the
 latest intact one and ends with the same weights as a run that never stopped
 (tests/test_resume.py). Ctrl-C (or SIGTERM) saves a checkpoint at the next consistent point and
@@ -32,72 +32,71 @@ import sys
 from tqdm import tqdm
 
 import algos
-from pipeline import bases, checkpoints, chunks, common
-from pipeline import config as cfg
-from pipeline.runs import Run
+from pipeline.run import bases, checkpoints, chunks, cli, files, provenance, settings
+from pipeline.run.runs import Run
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", required=True)
     ap.add_argument("--reward", required=True)
-    ap.add_argument("--backend", default="mujoco", choices=cfg.BACKENDS, help="physics backend")
-    ap.add_argument("--algo", required=True, type=cfg.algo_name,
+    ap.add_argument("--backend", default="mujoco", choices=settings.BACKENDS, help="physics backend")
+    ap.add_argument("--algo", required=True, type=settings.algo_name,
                     help="an algorithm of algos/, or a residual learner on a base: ppo+scripted")
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--sanity", required=True, help="the sanity stage's JSON; training refuses a broken env")
     ap.add_argument("--out", required=True, help="run folder")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the job's cores)")
-    common.add_block_args(ap, "env", "checkpoint_every", "train")
+    cli.add_block_args(ap, "env", "checkpoint_every", "train")
     # Set by the chunk supervisor for its children: train up to this global step, checkpoint, exit 0.
     ap.add_argument("--stop-at", type=int, default=None, help=argparse.SUPPRESS)
     # Only the --algo block (and `residual` for a residual learner): a stage loads no other
     # algorithm's module.
     algo = ap.parse_known_args(argv)[0].algo
-    common.add_block_args(ap, *cfg.algo_blocks(algo), required=False)
+    cli.add_block_args(ap, *settings.algo_blocks(algo), required=False)
     return ap.parse_args(argv)
 
 
 def check_inputs(args) -> dict:
     """Every refusal before the env is built: params, the algorithm's block, the sanity verdict.
     Returns the algorithm's block."""
-    problems = cfg.task_reward_problems(args.task, args.reward, [args.algo])
+    problems = settings.task_reward_problems(args.task, args.reward, [args.algo])
     if problems:
-        raise cfg.ParamsError("; ".join(problems))
-    missing = [f"--{block}.{k}" for block in cfg.algo_blocks(args.algo) for k, f in cfg.BLOCKS[block].items()
+        raise settings.ParamsError("; ".join(problems))
+    missing = [f"--{block}.{k}" for block in settings.algo_blocks(args.algo) for k, f in settings.BLOCKS[block].items()
                if getattr(args, f"{block}.{k}") is None and not f.optional]
     if missing:
-        raise common.StageError(f"algorithm {args.algo} needs {', '.join(missing)}")
-    hp = common.block(args, algos.learner(args.algo))
+        raise cli.StageError(f"algorithm {args.algo} needs {', '.join(missing)}")
+    hp = cli.block(args, algos.learner(args.algo))
     try:    # a bad value (say a malformed schedule) stops here
         trained_env(args, hp)
     except ValueError as e:
-        raise cfg.ParamsError(str(e)) from None
-    sanity = common.read_json(args.sanity)
+        raise settings.ParamsError(str(e)) from None
+    sanity = files.read_json(args.sanity)
     if not sanity.get("ok"):
-        raise common.StageError(f"{args.sanity} says the env is broken: {'; '.join(sanity.get('problems', []))}")
+        raise cli.StageError(f"{args.sanity} says the env is broken: {'; '.join(sanity.get('problems', []))}")
     return hp
 
 
 def trained_env(args, hp: dict) -> dict:
     """The env settings this run trains on (the algorithm's, with a residual learner's blending)."""
-    residual = common.block(args, "residual") if algos.base_policy(args.algo) else None
-    return algos.env_settings(args.algo, common.env_block(args), hp, residual)
+    residual = cli.block(args, "residual") if algos.base_policy(args.algo) else None
+    return algos.env_settings(args.algo, cli.env_block(args), hp, residual)
 
 
 def train(args, argv) -> int:
-    common.set_threads(args.threads)
+    cli.set_threads(args.threads)
     hp = check_inputs(args)
     from envs.vector import make_vec_env
-    env_params = common.env_block(args)
-    settings = trained_env(args, hp)
-    run = Run(args, hp, env_params, settings, common.reward_fingerprint(args.task, args.reward))
+    env_params = cli.env_block(args)
+    env_cfg = trained_env(args, hp)
+    run = Run(args, hp, env_params, env_cfg, provenance.reward_fingerprint(args.task, args.reward))
     algorithm = algos.get(args.algo)
 
     def resumable(quiet=True):
         return checkpoints.resumable(run.out, run.identity, quiet=quiet)
 
-    if common.block(args, "train")["chunk_steps"] > 0 and args.stop_at is None:
+    if cli.block(args, "train")["chunk_steps"] > 0 and args.stop_at is None:
         return chunks.train_in_chunks(args, argv, run, resumable)
     resume = resumable(quiet=False)
     if resume is None and run.out.exists():
@@ -116,7 +115,7 @@ def train(args, argv) -> int:
     signal.signal(signal.SIGTERM, stop_soon)
 
     vec = make_vec_env(args.task, args.reward, hp["num_envs"], seed=args.seed,
-                       **bases.with_trained_base(settings, args.out, args.task, args.reward))
+                       **bases.with_trained_base(env_cfg, args.out, args.task, args.reward))
     trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo)
     return loop(run, trainer, resume, args.stop_at, lambda: bool(interrupted))
 
@@ -183,4 +182,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    common.run_main(main)
+    cli.run_main(main)

@@ -22,7 +22,7 @@ IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "logs", ".snakemake", "
 
 FAKE_STAGE = r'''"Fake stage for DAG tests: writes the declared outputs of stage {name!r} (see tests/dagtools.py)."
 import hashlib, os, re, sys
-from pipeline.stages import STAGES, code_files
+from pipeline.dag.registry import STAGES, code_files
 
 stage = STAGES[{name!r}]
 files = re.findall(r"--(\S+) [{{](input|output)[.](\w+)[}}]", stage.args)   # (flag, kind, key)
@@ -34,7 +34,9 @@ for a in sys.argv[1:]:
         current.append(a)
 h = hashlib.sha256(" ".join(f"{{k}}={{v}}" for k, v in sorted(values.items()) if k != "threads").encode())
 ident = {{k: values.get(k, [None])[0] for k in ("task", "reward", "backend", "algo", "seed")}}
-for f in code_files(stage, {{k: v for k, v in ident.items() if v is not None}}):   # a code change changes the output, as for real
+# A code change changes the output, as for real; except the sanity check's, whose file holds the
+# verdict and figures, which an edit of the check leaves as they were (pipeline/sanity.py).
+for f in code_files(stage, {{k: v for k, v in ident.items() if v is not None}}) if stage.name != "sanity" else []:
     h.update(open(f, "rb").read())
 for flag, kind, key in files:
     for p in values[flag] if kind == "input" else []:
@@ -56,7 +58,7 @@ open("ran.log", "a").write(name + "\n")
 '''
 
 
-# DVC's own stages (pipeline/stages.py): its params check, which Snakemake makes while it builds its
+# DVC's own stages (pipeline/dag/registry.py): its params check, which Snakemake makes while it builds its
 # DAG, and the headline numbers at stable paths, which only `dvc exp show` needs.
 DVC_ONLY = ("params", "headline")
 
@@ -65,12 +67,23 @@ def make_workspace(dest: Path, fake: bool = True) -> Path:
     """A copy of the project in dest (no data, no venv); with fake=True the stages are fakes."""
     shutil.copytree(ROOT, dest, ignore=IGNORE, dirs_exist_ok=True)
     if fake:
-        from pipeline.stages import STAGES
+        from pipeline.dag.registry import STAGES
         for stage in STAGES.values():
             if stage.name not in DVC_ONLY:      # the params check runs for real: it takes milliseconds
-                (dest / "pipeline" / f"{stage.module}.py").write_text(FAKE_STAGE.format(name=stage.name))
-        (dest / "pipeline" / "headline.py").write_text(FAKE_HEADLINE)
+                path = dest / "pipeline" / f"{stage.module}.py"
+                path.write_text(project_imports(path) + FAKE_STAGE.format(name=stage.name))
+        (dest / "pipeline" / "dag" / "headline.py").write_text(FAKE_HEADLINE)
     return dest
+
+
+def project_imports(module: Path) -> str:
+    """The real stage's imports of project code, never run: the fake keeps the stage's code deps,
+    which are read from its imports (pipeline/dag/codedeps.py)."""
+    import ast
+    tree = ast.parse(module.read_text())
+    lines = sorted({ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                    and (getattr(n, "module", None) or n.names[0].name).split(".")[0] in ("pipeline", "envs", "algos")})
+    return "if False:     # the real stage's imports (its code deps)\n" + "".join(f"    {ln}\n" for ln in lines)
 
 
 # DVC's headline stage, faked: it writes its outputs and, being no stage of the registry, no ran.log line.
@@ -142,7 +155,7 @@ def snakemake_dag(ws: Path, targets: list[str] | None = None) -> dict:
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
 
-    from pipeline.stages import IDENTITY, STAGES
+    from pipeline.dag.registry import IDENTITY, STAGES
 
     old = os.getcwd()
     os.chdir(ws)
@@ -186,7 +199,7 @@ def dvc_dag(ws: Path) -> dict:
     """{stage instance: {cmd, deps, outs, params, upstream}} from DVC's API."""
     from dvc.repo import Repo
 
-    from pipeline.stages import PARAMS_CHECK
+    from pipeline.dag.registry import PARAMS_CHECK
 
     out = {}
     with Repo(str(ws)) as repo:

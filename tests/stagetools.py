@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import config as cfg
-from pipeline.stages import STAGES, flags
+from pipeline.dag import params as cfg
+from pipeline.dag.registry import STAGES, flags
 
 PARAMS = cfg.merge(cfg.load(), cfg.load(cfg.PARAMS_FILE.parent / "config" / "smoke.yaml"))
 ENV = {"OMP_NUM_THREADS": "1", "PATH": ""}
@@ -56,10 +56,10 @@ def checkpoint_steps(algo, total, every=128):
 
 def final_weights(run: Path) -> dict:
     """name -> tensor of every network weight in a finished run's last checkpoint (SB3 or DrQ-v2)."""
-    from pipeline import checkpoints
+    from pipeline.run import checkpoints
     return checkpoints.final_weights(run)
 
 
 def same_weights(a: dict, b: dict) -> bool:
-    from pipeline import checkpoints
+    from pipeline.run import checkpoints
     return checkpoints.same_weights(a, b)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import envs
-from envs.scripted import ScriptedPicker
-from pipeline import common
+from envs.controllers.picker import ScriptedPicker
+from pipeline.run import checkpoints
 from stagetools import final_weights, same_weights, stage, train_args
 
 CURRICULUM = dict(curriculum_stage=0, curriculum_from=3, curriculum_bar=0.75, curriculum_window=4)
@@ -107,7 +107,7 @@ def test_resume_restores_the_stage(mix):
 
 def test_evaluation_runs_at_the_final_stage_without_a_curriculum():
     meta = {"algo": "ppo", "hparams": {}}
-    settings = common.policy_env("ppo", {"obs_mode": "state", **CURRICULUM}, [(None, meta)])
+    settings = checkpoints.policy_env("ppo", {"obs_mode": "state", **CURRICULUM}, [(None, meta)])
     env = envs.make_vec_env("lift", "v19", num_envs=3, seed=0, max_episode_steps=5, **settings)
     env.reset(seed=0)
     assert not env.curriculum and env.cfg.curriculum_stage == 0

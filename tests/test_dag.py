@@ -5,6 +5,7 @@ copy, with fake stages (tests/dagtools.py) so the whole file runs in about a min
 """
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -28,7 +29,7 @@ def agreeing_dags(tmp_path, **params) -> tuple:
     for key, value in params.items():
         d.set_param(ws, key.replace("__", "."), value)
     if params:      # without, the committed dvc.yaml
-        d.run([sys.executable, "-m", "pipeline.dvcgen", "--params", str(ws / "params.yaml"), "--out",
+        d.run([sys.executable, "-m", "pipeline.dag.dvcgen", "--params", str(ws / "params.yaml"), "--out",
                str(ws / "dvc.yaml")], d.ROOT)
     d.git_init(ws)
     smk, dvc = d.snakemake_dag(ws), d.dvc_dag(ws)
@@ -53,9 +54,9 @@ def reruns_after_edit(ws, key: str, value: str, edited: str) -> tuple[list, list
 
 
 def test_dvc_yaml_is_fresh():
-    """dvc.yaml is generated from pipeline/stages.py and params.yaml; it must be regenerated and
+    """dvc.yaml is generated from pipeline/dag/registry.py and params.yaml; it must be regenerated and
     committed whenever either changes (`make dvc.yaml`)."""
-    proc = subprocess.run([sys.executable, "-m", "pipeline.dvcgen", "--check"], cwd=d.ROOT,
+    proc = subprocess.run([sys.executable, "-m", "pipeline.dag.dvcgen", "--check"], cwd=d.ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -104,6 +105,23 @@ def test_snakemake_granularity(tmp_path):
 
     d.set_param(ws, "render.fps", "30")
     assert snake() == at("v11", ["render-ppo", "render-sac", "report"])
+
+
+@pytest.mark.parametrize("edited", ["envs/sanity.py", "envs/controllers/picker.py"])
+def test_editing_the_sanity_check_or_a_controller_retrains_nothing(tmp_path, edited):
+    """The check and the controllers sit above the tasks: an edit reruns the sanity stage (and, in
+    Snakemake, the report that shows its figures), never a training, in both tools."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.git_init(ws)
+    trains = [n for n in ALGO_CHAIN if n.startswith(("train", "evaluate", "render"))]
+    for cmd in (SNAKEMAKE, [DVC, "repro", "-q"]):
+        d.run(cmd, ws)
+        assert set(at("v19", trains)) <= set(d.ran(ws))
+        time.sleep(1)      # Snakemake compares modification times, to the second here
+        (ws / edited).write_text((ws / edited).read_text() + "\n# edited\n")
+        d.run(cmd, ws)
+        again = d.ran(ws)
+        assert "sanity" in again and not set(again) & set(at("v19", trains)), (cmd[0], again)
 
 
 @pytest.mark.slow     # ~60 s; dvc.yaml's deps and params equal Snakemake's (test_dags_agree), whose granularity is tested
@@ -206,7 +224,7 @@ def test_compare_target_builds_its_variants_and_reruns_only_what_changed(tmp_pat
 def test_walk_v2_depends_on_the_reward_code_it_imports(tmp_path):
     """walk v2's runs depend on the walk rewards' shared terms, which v2 imports, and not on v1;
     editing the shared terms reruns v2's runs (both tools list the same deps: test_dags_agree)."""
-    from pipeline.stages import STAGES, code_files
+    from pipeline.dag.registry import STAGES, code_files
     deps = code_files(STAGES["train"], {"task": "walk", "reward": "v2", "backend": "genesis", "algo": "ppo"})
     assert {"envs/rewards/walk/v2.py", "envs/rewards/walk/__init__.py", "envs/tasks/walk.py",
             "envs/backends/genesis.py"} <= set(deps)

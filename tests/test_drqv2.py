@@ -1,8 +1,10 @@
-"""Tests for algos/drqv2.py and algos/replay.py. Each one checks a property that a plausible bug breaks.
+"""Tests for algos/drqv2/ and its params block. Each one checks a property that a plausible bug breaks.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_drqv2.py          (~3 min on 1 core)
      add -m "not slow" to skip the learning tests.
 """
+import copy
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -15,9 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from algos.drqv2 import (GPU_PRESET, DrQV2Agent, DrQV2Config, DrQV2Trainer, RandomShiftsAug, evaluate,
-                         schedule)
+from algos import drqv2
+from algos.drqv2 import PRESETS, DrQV2Config, schedule
+from algos.drqv2.agent import DrQV2Agent
+from algos.drqv2.networks import RandomShiftsAug
 from algos.drqv2.replay import ReplayBuffer, bytes_per_step
+from algos.drqv2.trainer import DrQV2Trainer, evaluate
 from toy_pixel_env import ToyReachVecEnv
 
 torch.set_num_threads(1)
@@ -42,7 +47,7 @@ def test_presets():
     assert (gpu.discount, gpu.critic_target_tau, gpu.stddev_clip) == (0.99, 0.01, 0.3)
     assert gpu.stddev_schedule == "linear(1.0,0.1,500000)"
     # The paper's 1M-transition replay fits the GPU preset's memory budget.
-    assert GPU_PRESET["replay_memory_bytes"] // bytes_per_step((3, 84, 84), 6) >= 1_000_000
+    assert PRESETS["gpu"]["replay_memory_bytes"] // bytes_per_step((3, 84, 84), 6) >= 1_000_000
     cpu = DrQV2Config()
     assert cpu.batch_size < gpu.batch_size and cpu.hidden_dim < gpu.hidden_dim
     assert cpu.device == "auto"
@@ -440,3 +445,72 @@ def test_target_critic_follows_by_polyak_averaging():
                                            agent.critic_target.parameters()):
         assert torch.allclose(new_target, 0.75 * old + 0.25 * new_critic, atol=1e-6)
     assert any(not torch.equal(a, b) for a, b in zip(agent.critic.parameters(), agent.critic_target.parameters()))
+
+
+# ---------------------------------------------------------------- the params block and the pipeline
+
+def _errors(mutate):
+    """The validation errors of params.yaml as changed by mutate."""
+    from pipeline.dag import params as cfg
+    from pipeline.run import settings
+    params = copy.deepcopy(cfg.load())
+    mutate(params)
+    with pytest.raises(settings.ParamsError) as e:
+        cfg.validate(params)
+    return str(e.value)
+
+
+def test_drqv2_block_errors_name_valid_values():
+    """drqv2: `preset` plus optional overrides of it (what DrQV2Config.from_params reads)."""
+    from pipeline.dag import params as cfg
+    assert "drqv2.preset: got 'tpu'; expected one of cpu, gpu" in _errors(lambda p: p["drqv2"].update(preset="tpu"))
+    assert "drqv2.encoder_bf16: got 'yes'; expected one of auto, on, off" in _errors(
+        lambda p: p["drqv2"].update(encoder_bf16="yes"))
+    assert "expected a constant like 0.2 or linear(init,final,duration)" in _errors(
+        lambda p: p["drqv2"].update(stddev_schedule="exp(1.0)"))
+    assert "drqv2.learning_rate: unknown key; valid keys: preset, total_timesteps" in _errors(
+        lambda p: p["drqv2"].update(learning_rate=1.0e-4))
+    assert "drqv2.total_timesteps: missing" in _errors(lambda p: p["drqv2"].pop("total_timesteps"))
+    assert "drqv2.batch_size: got 0" in _errors(lambda p: p["drqv2"].update(batch_size=0))
+    assert "valid: ppo, sac, tqc, her, drqv2" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
+    # the overrides are optional: a bare preset is a valid block
+    params = copy.deepcopy(cfg.load())
+    params["drqv2"] = {"preset": "gpu", "total_timesteps": 1000, "num_envs": 8}
+    cfg.validate({**params, "algos": ["drqv2"]})
+
+
+def test_drqv2_block_builds_its_preset_with_its_overrides():
+    """`preset` picks a column of PRESETS and each other key overrides that key alone: params.yaml's
+    block is the cpu preset, a bare gpu block has the paper's values, and the env the run trains on
+    is pixels with the block's frame stack."""
+    import algos
+    from pipeline.dag import params as cfg
+    block = cfg.load()["drqv2"]
+    assert drqv2.config(block, seed=2, threads=1) == DrQV2Config(seed=2, torch_threads=1)
+    gpu = drqv2.config({"preset": "gpu", "total_timesteps": 1000, "num_envs": 8})
+    assert (gpu.hidden_dim, gpu.batch_size, gpu.update_every_steps) == (1024, 256, 2)
+    assert (gpu.stddev_schedule, gpu.actor_bc_weight, gpu.encoder_bf16) == ("linear(1.0,0.1,500000)", 0.0, "off")
+    assert drqv2.config({"preset": "gpu", "total_timesteps": 1000, "num_envs": 8, "batch_size": 32.0}) \
+        == dataclasses.replace(gpu, batch_size=32)
+    # Each preset sets every override, so neither silently takes the other's value for a key.
+    overrides = {key for key, field in drqv2.PARAMS.items() if field.optional}
+    assert set(PRESETS["cpu"]) == set(PRESETS["gpu"]) == overrides
+    env = algos.env_settings("drqv2", cfg.load()["env"], block)
+    assert env["obs_mode"] == "pixels" and env["frame_stack"] == 3
+    assert algos.env_settings("drqv2", cfg.load()["env"], {**block, "frame_stack": 2})["frame_stack"] == 2
+
+
+def test_read_weights_is_every_network_weight_of_a_policy_file(tmp_path):
+    trainer = DrQV2Trainer(ToyReachVecEnv(num_envs=2, size=16, max_steps=5, seed=0), _tiny_config())
+    trainer.save_policy(tmp_path / "policy.pt")
+    weights = drqv2.read_weights(tmp_path / "policy.pt")
+    expected = {f"{part}.{name}": value for part in ("encoder", "actor", "critic", "critic_target")
+                for name, value in getattr(trainer.agent, part).state_dict().items()}
+    assert weights.keys() == expected.keys()
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
+
+
+def test_a_training_job_asks_for_a_gpu_on_device_cuda_only():
+    assert drqv2.gpus({"preset": "cpu", "total_timesteps": 1000, "num_envs": 8, "device": "cuda"}) == 1
+    assert drqv2.gpus({"preset": "gpu", "total_timesteps": 1000, "num_envs": 8}) == 0   # its device: auto
+    assert drqv2.gpus({"preset": "gpu", "total_timesteps": 1000, "num_envs": 8, "device": "cpu"}) == 0

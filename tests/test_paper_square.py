@@ -4,8 +4,8 @@ exact resume."""
 import numpy as np
 import pytest
 
+from envs.controllers.dragger import PaperDragger
 from envs.rewards.paper_square import v1
-from envs.scripted_paper import PaperDragger
 from envs.tasks.paper_square import START, TARGET, PaperSquareTask, square_yaw_error
 from envs.vector import BatchedEnv, episode_stats
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from pipeline import config as cfg
+from pipeline.dag import params as cfg
+from pipeline.run import settings
 
 FILES = [cfg.PARAMS_FILE, cfg.PARAMS_FILE.parent / "config" / "smoke.yaml"]
 
@@ -55,7 +56,7 @@ def test_smoke_keeps_the_dag_shape():
 def _errors(mutate):
     params = copy.deepcopy(cfg.load())
     mutate(params)
-    with pytest.raises(cfg.ParamsError) as e:
+    with pytest.raises(settings.ParamsError) as e:
         cfg.validate(params)
     return str(e.value)
 
@@ -80,12 +81,16 @@ def test_residual_learners_name_their_bases():
                lambda p: p.update(algos=["ppo+gr00t"]))
     assert "takes no base" in _errors(lambda p: p.update(algos=["scripted+zero"]))
     assert "residual.alpha: got -1.0" in _errors(lambda p: (p.update(algos=["ppo+zero"]), p["residual"].update(alpha=-1.0)))
-    walk = _errors(lambda p: p.update(task="walk", reward="v2", algos=["ppo+scripted"], compare={
-        "rewards": ["v2"], "algos": ["ppo"], "backends": ["genesis"]}))
+    from envs import controllers
+    without_walk = {t: c for t, c in controllers.TASK_CONTROLLERS.items() if t != "walk"}
+    with pytest.MonkeyPatch.context() as mp:      # a task without a controller
+        mp.setattr(controllers, "TASK_CONTROLLERS", without_walk)
+        walk = _errors(lambda p: p.update(task="walk", reward="v2", algos=["ppo+scripted"], compare={
+            "rewards": ["v2"], "algos": ["ppo"], "backends": ["genesis"]}))
     assert "algos: ppo+scripted needs a task with a scripted controller; valid tasks: lift, paper_square, pick_place" in walk
     params = copy.deepcopy(cfg.load())
     cfg.validate({**params, "algos": ["scripted", "ppo+scripted", "ppo+zero", "sac+scripted"]})
-    assert cfg.algo_blocks("ppo+scripted") == ["ppo", "residual"] and cfg.algo_blocks("ppo") == ["ppo"]
+    assert settings.algo_blocks("ppo+scripted") == ["ppo", "residual"] and settings.algo_blocks("ppo") == ["ppo"]
 
 
 def test_compare_pairs_name_valid_rewards_and_algorithms():
@@ -121,14 +126,14 @@ def test_bool_is_not_a_number():
 def test_malformed_file_names_the_line(tmp_path):
     bad = tmp_path / "params.yaml"
     bad.write_text("task: lift\nenv:\n  max_episode_steps: 200\n bad_indent: 1\n")
-    proc = subprocess.run([sys.executable, "-m", "pipeline.config", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pipeline.dag.params", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "line 4" in proc.stderr and "not valid YAML" in proc.stderr
 
 
 def test_merge_output_reads_back_identically(tmp_path):
     """The DVC smoke run writes merged params with PyYAML: both parsers must still agree on it."""
-    proc = subprocess.run([sys.executable, "-m", "pipeline.config", "--merge", str(FILES[1])],
+    proc = subprocess.run([sys.executable, "-m", "pipeline.dag.params", "--merge", str(FILES[1])],
                           capture_output=True, text=True, check=True)
     a = yaml.safe_load(proc.stdout)
     b = _plain(YAML(typ="rt").load(io.StringIO(proc.stdout)))
@@ -138,11 +143,11 @@ def test_merge_output_reads_back_identically(tmp_path):
 def test_cli_flags_round_trip():
     """A value written on a command line (format_value) parses back to the same value."""
     params = cfg.load()
-    for block, fields in cfg.BLOCKS.items():
+    for block, fields in settings.BLOCKS.items():
         for name, f in fields.items():
             if block in params and name in params[block]:
                 v = params[block][name]
-                assert f.parse(cfg.format_value(v)) == v, f"{block}.{name}"
+                assert f.parse(settings.format_value(v)) == v, f"{block}.{name}"
 
 
 def test_conda_env_pins_match_requirements():
@@ -155,48 +160,20 @@ def test_conda_env_pins_match_requirements():
     assert pip == reqs
 
 
-def test_env_block_matches_the_envs_settings():
-    """Every env setting envs/ accepts is a key of the env block, and nothing else: a new TaskConfig
-    field must be added to the schema and params.yaml (or it could never be set or tracked). The
-    backend is the top-level `backend` key (it names the sanity file), passed to the env by the stages."""
-    from dataclasses import fields
-
+def test_every_experiment_env_block_builds_the_env():
+    """The env block is envs/settings.py's ENV, declared once; each experiment's values are ones the
+    env accepts, and a value the schema refuses the env refuses too, naming the setting."""
     from envs import TaskConfig
-    from envs.tasks.base import BACKENDS
-    assert set(cfg.BLOCKS["env"]) | {"backend"} == {f.name for f in fields(TaskConfig)}
-    assert cfg.BACKENDS == BACKENDS
-    TaskConfig.from_kwargs(**cfg.load()["env"])     # and the values are ones envs accepts
+    for path in [cfg.PARAMS_FILE, *sorted((cfg.PARAMS_FILE.parent / "config").glob("*.yaml"))]:
+        merged = cfg.merge(cfg.load(), cfg.load(path))
+        if "env" in merged:
+            TaskConfig.from_kwargs(**merged["env"])
+    with pytest.raises(ValueError, match="hold_steps"):
+        TaskConfig.from_kwargs(hold_steps=0)
 
 
-def test_drqv2_block_errors_name_valid_values():
-    """drqv2: `preset` plus optional overrides of it (what DrQV2Config.from_params reads)."""
-    assert "drqv2.preset: got 'tpu'; expected one of cpu, gpu" in _errors(lambda p: p["drqv2"].update(preset="tpu"))
-    assert "drqv2.encoder_bf16: got 'yes'; expected one of auto, on, off" in _errors(
-        lambda p: p["drqv2"].update(encoder_bf16="yes"))
-    assert "expected a constant like 0.2 or linear(init,final,duration)" in _errors(
-        lambda p: p["drqv2"].update(stddev_schedule="exp(1.0)"))
-    assert "drqv2.learning_rate: unknown key; valid keys: preset, total_timesteps" in _errors(
-        lambda p: p["drqv2"].update(learning_rate=1.0e-4))
-    assert "drqv2.total_timesteps: missing" in _errors(lambda p: p["drqv2"].pop("total_timesteps"))
-    assert "drqv2.batch_size: got 0" in _errors(lambda p: p["drqv2"].update(batch_size=0))
-    assert "valid: ppo, sac, tqc, her, drqv2" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
-    # the overrides are optional: a bare preset is a valid block
-    params = copy.deepcopy(cfg.load())
-    params["drqv2"] = {"preset": "gpu", "total_timesteps": 1000, "num_envs": 8}
-    cfg.validate({**params, "algos": ["drqv2"]})
-
-
-def test_drqv2_block_is_what_drqv2config_reads():
-    """Every override key of the schema is a DrQV2Config field, and params.yaml's block builds the
-    CPU preset (its values are the preset's), with frame stack 3 on pixels."""
-    from dataclasses import asdict, fields
-
-    import algos
-    from algos import drqv2
-    from algos.drqv2 import DrQV2Config
-    overrides = set(cfg.BLOCKS["drqv2"]) - {"preset", *drqv2.LOOP_KEYS}
-    assert overrides == {f.name for f in fields(DrQV2Config)} - {"seed", "torch_threads"}
-    block = cfg.load()["drqv2"]
-    assert asdict(drqv2.config(block)) == asdict(DrQV2Config(torch_threads=0))
-    env = algos.env_settings("drqv2", cfg.load()["env"], block)
-    assert env["obs_mode"] == "pixels" and env["frame_stack"] == 3
+def test_settings_table_is_fresh():
+    """docs/settings.md follows from the declarations; regenerate it after declaring a setting
+    (`python -m pipeline.dag.settings_doc`)."""
+    proc = subprocess.run([sys.executable, "-m", "pipeline.dag.settings_doc", "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from envs.controllers.picker import FIXED_JAW_CLEARANCE, ScriptedPicker
 from envs.ik import top_down_ik
 from envs.rewards.pick_place import dense, staged, staged_v2
-from envs.scripted import FIXED_JAW_CLEARANCE, ScriptedPicker
 from envs.tasks.base import CUBE_HALF, GRIPPER_OPEN
 from envs.vector import BatchedEnv, episode_stats
 

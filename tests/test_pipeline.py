@@ -11,9 +11,9 @@ import sys
 import pandas as pd
 import pytest
 
-from pipeline import checkpoints, common
-from pipeline import config as cfg
-from pipeline.stages import STAGES, flags
+from pipeline.dag import params as cfg
+from pipeline.dag.registry import STAGES, flags
+from pipeline.run import checkpoints, provenance
 
 from conftest import PPO_TOTAL
 from stagetools import PARAMS, checkpoint_steps, stage, train_args
@@ -24,7 +24,7 @@ def test_checkpoints_carry_provenance(ppo_run):
     assert [m["global_step"] for _, m in found] == checkpoint_steps("ppo", PPO_TOTAL) == [0, 256, 512]
     meta = found[-1][1]
     assert meta["task"] == "lift" and meta["reward"] == "v19" and meta["algo"] == "ppo" and meta["seed"] == 0
-    assert meta["reward_fingerprint"] == common.reward_fingerprint("lift", "v19")
+    assert meta["reward_fingerprint"] == provenance.reward_fingerprint("lift", "v19")
     assert meta["hparams"]["total_timesteps"] == PPO_TOTAL and meta["env"]["max_episode_steps"] == 50
     assert {"torch", "stable-baselines3", "mujoco", "gymnasium"} <= set(meta["versions"])
     assert "git_commit" in meta
@@ -97,7 +97,7 @@ def test_train_refuses_broken_env(tmp_path):
 @pytest.mark.slow
 def test_smoke_pipeline_both_tools():
     """The whole DAG on config/smoke.yaml with Snakemake and with DVC (what `make test` runs)."""
-    proc = subprocess.run([sys.executable, "-m", "pipeline.smoke"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "tests.e2e.smoke"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
 
 
@@ -118,7 +118,7 @@ def test_drqv2_checkpoints_carry_provenance(drqv2_run):
     assert all(path.suffix == ".pt" and path.exists() for path, _ in found)
     meta = found[-1][1]
     assert meta["task"] == "lift" and meta["reward"] == "v19" and meta["algo"] == "drqv2" and meta["seed"] == 0
-    assert meta["reward_fingerprint"] == common.reward_fingerprint("lift", "v19")
+    assert meta["reward_fingerprint"] == provenance.reward_fingerprint("lift", "v19")
     assert meta["hparams"]["total_timesteps"] == 256 and meta["hparams"]["preset"] == "cpu"
     assert meta["env"]["obs_mode"] == "state" and meta["env"]["frame_stack"] == 1      # the env block as given
     assert meta["obs_mode"] == "pixels"

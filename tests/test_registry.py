@@ -29,9 +29,10 @@ def test_the_project_registers_ids():
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_registered_id_makes_with_its_defaults_and_passes_the_checkers(env_id):
-    env = gymnasium.make(env_id)
-    gym_check_env(env.unwrapped, skip_render_check=True)
-    sb3_check_env(gymnasium.make(env_id).unwrapped, warn=True)
+    """On exactly what gymnasium.make returns, as users call them (SB3's calls a goal env's
+    compute_reward on it)."""
+    gym_check_env(gymnasium.make(env_id), skip_render_check=True)
+    sb3_check_env(gymnasium.make(env_id), warn=True)
 
 
 def _policy(env_id):
@@ -85,7 +86,8 @@ def test_registered_ids_are_those_on_the_registry_lines():
 @pytest.mark.parametrize("name", sorted(envs.tasks.TASKS))
 def test_every_task_declares_the_task_interface(name):
     from envs import rewards
-    from envs.tasks.base import OBS_MODES, Task
+    from envs.settings import ENV
+    from envs.tasks.base import Task
     from envs.vector import AGGREGATE
     cls = envs.tasks.get_task(name)
     assert issubclass(cls, Task) and not inspect.isabstract(cls) and cls.name == name
@@ -97,7 +99,7 @@ def test_every_task_declares_the_task_interface(name):
     assert cls.pixel_camera is None or cls.pixel_camera in cls.cameras
     assert cls.episode_metrics and all(m.aggregate in AGGREGATE and m.label for m in cls.episode_metrics.values())
     for mode in envs.tasks.TASKS[name].gym_ids.values():
-        assert mode in OBS_MODES and (mode != "goal" or cls.goal_conditioned)
+        assert mode in ENV["obs_mode"].choices and (mode != "goal" or cls.goal_conditioned)
 
 
 def test_unknown_task_names_the_valid_ones():

@@ -125,7 +125,8 @@ def test_a_checkpoint_only_some_seeds_have_is_marked_and_left_out_of_the_curve()
     df = episodes("ppo", {0: [10.0, 12.0], 100000: [600.0, 900.0]}, seeds=(0, 1, 2))
     stray = df[(df.seed == 1) & (df.step == 0)].assign(step=70000, **{"return": 5.0})   # a stopped run's checkpoint
     df = pd.concat([df, stray], ignore_index=True)
-    curve = rp.seed_curves(df, "return")
+    from pipeline.run import reporting
+    curve = reporting.seed_curves(df, "return")
     assert list(curve.index) == [0, 100000], "a mean across seeds only where every seed has the checkpoint"
     table = rp.checkpoint_table(df, "lift", [])
     assert "| 70000 (1 of 3 seeds) | 5.00 |" in table and "| 100000 | " in table
@@ -133,9 +134,10 @@ def test_a_checkpoint_only_some_seeds_have_is_marked_and_left_out_of_the_curve()
 
 def test_provenance_names_each_commit_with_its_seeds_when_runs_differ(tmp_path):
     from pipeline import report as rp
-    assert rp.commits({"git_commit": "a" * 40, "git_commits": {"0": "a" * 40, "1": "a" * 40}}) == "a" * 12
+    from pipeline.run import reporting
+    assert reporting.commits({"git_commit": "a" * 40, "git_commits": {"0": "a" * 40, "1": "a" * 40}}) == "a" * 12
     mixed = {"git_commit": "a" * 40, "git_commits": {"0": "a" * 40, "1": "b" * 40, "2": "a" * 40}}
-    assert rp.commits(mixed) == f"{'a' * 12} (seeds 0, 2), {'b' * 12} (seed 1)"
+    assert reporting.commits(mixed) == f"{'a' * 12} (seeds 0, 2), {'b' * 12} (seed 1)"
     args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0, seeds=(0, 1))
     prov = tmp_path / "data/eval/lift_v19_mujoco/ppo_provenance.json"
     prov.write_text(json.dumps({**json.loads(prov.read_text()), "git_commits": {"0": "a" * 40, "1": "b" * 40}}))

@@ -92,22 +92,22 @@ def test_unknown_base_names_the_valid_ones():
 
 def test_evaluation_rebuilds_the_residual_env_the_run_trained_on():
     """evaluate and render build their env from the checkpoint: a residual run's base and blending."""
-    from pipeline import common
+    from pipeline.run import checkpoints
     meta = {"algo": "ppo+scripted", "hparams": {}, "residual": {"base": "scripted", "alpha": 0.3, "penalty": 0.01}}
-    settings = common.policy_env("ppo+scripted", {"obs_mode": "state"}, [(None, meta)])
+    settings = checkpoints.policy_env("ppo+scripted", {"obs_mode": "state"}, [(None, meta)])
     assert settings["residual"] == {"base": "scripted", "alpha": 0.3, "penalty": 0.01}
-    base_alone = common.policy_env("scripted", {"obs_mode": "state"}, [(None, {**meta, "algo": "scripted", "residual": None})])
+    base_alone = checkpoints.policy_env("scripted", {"obs_mode": "state"}, [(None, {**meta, "algo": "scripted", "residual": None})])
     assert base_alone["residual"] == {"base": "scripted", "alpha": 1.0, "penalty": 0.0}
-    assert "residual" not in common.policy_env("ppo", {"obs_mode": "state"}, [(None, {**meta, "algo": "ppo", "residual": None})])
+    assert "residual" not in checkpoints.policy_env("ppo", {"obs_mode": "state"}, [(None, {**meta, "algo": "ppo", "residual": None})])
 
 
 def test_a_trained_base_is_the_run_of_the_same_seed_beside_the_learner(tmp_path):
-    from pipeline import bases, common
+    from pipeline.run import bases, cli
     run = tmp_path / "data/runs/lift_v19_mujoco/ppo+sac/seed2"
     assert bases.base_run(str(run) + ".partial", "sac") == tmp_path / "data/runs/lift_v19_mujoco/sac/seed2"
     settings = {"obs_mode": "state", "image_size": 84, "frame_stack": 1,
                 "residual": {"base": "sac", "alpha": 0.7, "penalty": 0.001}}
-    with pytest.raises(common.StageError, match="sac/seed2: the trained base of ppo\\+sac is missing"):
+    with pytest.raises(cli.StageError, match="sac/seed2: the trained base of ppo\\+sac is missing"):
         bases.with_trained_base(settings, run, "lift", "v19")
     plain = {**settings, "residual": {**settings["residual"], "base": "scripted"}}
     assert bases.with_trained_base(plain, run, "lift", "v19") is plain, "a named base needs no run"

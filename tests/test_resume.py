@@ -24,7 +24,7 @@ import pytest
 
 import dagtools
 from conftest import PPO_TOTAL
-from pipeline import checkpoints, common
+from pipeline.run import checkpoints, cli, files
 from stagetools import (checkpoint_steps, final_weights, same_weights, stage, start_training, train_args,
                         wait_for)
 
@@ -115,7 +115,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, sanity, 
     partial = kill_after_checkpoint(tmp_path, sanity, algo, 256)
     found = checkpoints.intact(partial)
     (newest, newest_meta), (_, previous_meta) = found[-1], found[-2]
-    assert newest_meta["model_sha256"] == common.sha256_file(newest)
+    assert newest_meta["model_sha256"] == files.sha256_file(newest)
     newest.write_bytes(newest.read_bytes()[:1000])          # torn, as by a crash or a full disk
     resumed = stage("train", *train_args(tmp_path / "run", sanity, algo=algo, total=TOTAL[algo]))
     assert "does not match its recorded sha256" in resumed.stderr
@@ -255,7 +255,7 @@ def test_dag_rerun_after_a_killed_job_resumes_it(tmp_path, reference, tool):
     command resumes the run and ends with the uninterrupted run's weights."""
     import yaml
 
-    from pipeline import config as cfg
+    from pipeline.dag import params as cfg
     ws = dagtools.make_workspace(tmp_path / "ws", fake=False)
     # The smoke params, with the reference run's budget and grid, unchunked: one process to kill.
     params = cfg.merge(cfg.merge(cfg.load(ws / "params.yaml"), cfg.load(ws / "config/smoke.yaml")),
@@ -308,6 +308,6 @@ def test_non_finite_weights_are_never_checkpointed(ppo_run):
     model = ppo.load_policy(checkpoints.intact(ppo_run)[-1][0]).model
     next(model.policy.parameters()).data[0] = float("nan")
     trainer = types.SimpleNamespace(named_parameters=model.policy.named_parameters)
-    with pytest.raises(common.StageError, match=r"non-finite weights in .* at global step 768; last good checkpoint: step 512"):
+    with pytest.raises(cli.StageError, match=r"non-finite weights in .* at global step 768; last good checkpoint: step 512"):
         checkpoints.check_finite(trainer, 768, ppo_run)
     assert torch.isfinite(next(ppo.load_policy(checkpoints.intact(ppo_run)[-1][0]).model.policy.parameters())).all()

@@ -1,11 +1,11 @@
-"""Statistics across seeds (pipeline/stats.py) against values computed by hand."""
+"""Statistics across seeds (pipeline/run/stats.py) against values computed by hand."""
 import itertools
 import math
 
 import numpy as np
 import pytest
 
-from pipeline import stats
+from pipeline.run import stats
 
 
 def test_mean_and_std_are_over_seeds():

@@ -7,7 +7,7 @@ import envs
 from envs import rewards
 from envs.ik import top_down_ik
 from envs.sanity import run_scripted
-from pipeline import common
+from pipeline.run import provenance
 
 
 @pytest.mark.parametrize("target,yaw", [((0.2, 0.0, 0.0125), 0.0), ((0.18, 0.06, 0.05), 0.4),
@@ -79,7 +79,7 @@ def test_reward_versions_are_listed_from_files():
         on_disk = sorted(p.stem for p in (rewards.HERE / task).glob("*.py") if p.stem != "__init__")
         assert rewards.available(task) == on_disk
     assert rewards.available("lift") == ["v11", "v19"]
-    assert common.reward_fingerprint("lift", "v11") != common.reward_fingerprint("lift", "v19")
+    assert provenance.reward_fingerprint("lift", "v11") != provenance.reward_fingerprint("lift", "v19")
     assert rewards.module_path("lift", "v19").name == "v19.py"
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import envs
 from envs.backends.mujoco import MujocoBatch
-from envs.scripted import ScriptedPicker
+from envs.controllers.picker import ScriptedPicker
 from envs.tasks.base import ASSETS
 
 SCENE = ASSETS / "tabletop.xml"

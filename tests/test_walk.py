@@ -183,3 +183,15 @@ def test_success_is_half_the_commanded_distance(env):
     env.task.place([2], (env.task.success_distance + 0.01, 0.0, 0.27))    # carried forward past the mark
     s = env.task.read_state()
     assert s.success.tolist() == [False, False, True, False]
+
+
+def test_standing_still_passes_the_stand_check():
+    """walk's sanity check (envs/controllers/stand.py): under its controller, StandStill, no Go2 falls
+    in a 200-step episode and the bases stay at standing height."""
+    from envs.controllers.stand import sanity_checks
+    from envs.sanity import run_scripted
+    checks, problems = sanity_checks(lambda **kw: envs.make_vec_env("walk", "v2", 2, backend="genesis", **kw),
+                                     run_scripted, backend="genesis", seed=0, episodes=2, min_success=0.9)
+    assert not problems, problems
+    assert checks["stand"]["steps"] == 200 and checks["stand"]["fell"] == 0
+    assert checks["stand"]["min_base_height"] > 0.2

@@ -7,7 +7,7 @@ tolerance)`, which goal-conditioned training (HER) relabels with.
 
 Adding a version is adding a file; listing is automatic. A version imports shared terms from its
 task's package (envs/rewards/<task>/__init__.py), never from another version. The fingerprint of a
-version's code (pipeline/common.py reward_fingerprint) goes into every checkpoint so evaluation can
+version's code (pipeline/run/cli.py reward_fingerprint) goes into every checkpoint so evaluation can
 refuse a policy trained on other code.
 """
 import importlib

@@ -1,8 +1,8 @@
 """The task registry: one line per task, naming its class and its Gymnasium ids.
 
 A task is one module in this folder (its class derives from envs.tasks.base.Task and declares the
-rest: default reward, goal conditioning, metrics, sanity checks), this line, and its reward
-versions in envs/rewards/<task>/.
+rest: default reward, goal conditioning, metrics), this line, and its reward versions in
+envs/rewards/<task>/.
 """
 import importlib
 from typing import NamedTuple

@@ -10,20 +10,18 @@ envs/tasks/__init__.py and its reward versions in envs/rewards/<task>/. Everythi
 arrays have the env index first.
 """
 import abc
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from envs import rewards
-from envs.backends import BACKENDS as BACKEND_CLASSES
-from envs.backends import make_physics
+from envs.backends import BACKENDS, make_physics
 from envs.ik import top_down_ik
+from envs.settings import ENV, Field
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-OBS_MODES = ("state", "pixels", "state+pixels", "goal")
-BACKENDS = tuple(BACKEND_CLASSES)   # physics backends (envs/backends/); each is imported only when chosen
 CUBE_HALF = 0.0125
 TABLE_CENTER, TABLE_HALF = np.array([0.15, 0.0]), 0.45   # the table geom of tabletop.xml
 ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
@@ -33,60 +31,38 @@ GRIPPER_OPEN, GRIPPER_CLOSED = 1.0, -0.17
 # The reward argument that builds a task with no reward version: rewards are 0, with no components.
 NO_REWARD = "none"
 
-@dataclass
-class TaskConfig:
-    """Env settings. Every field is a key of the `env:` block of params.yaml."""
-    max_episode_steps: int = 200        # time limit; reaching it is a truncation, not a termination
-    action_scale: float = 0.04          # rad of joint-target change per step at action = +-1
-    control_hz: float = 50.0            # policy steps per simulated second (physics runs at 500 Hz)
-    lift_height: float = 0.05           # m the cube's bottom must rise above the table
-    hold_steps: int = 10                # consecutive steps held above lift_height for success
-    curriculum_stage: int = 0           # 0 arm at rest, 1 gripper above cube, 2 jaws around cube, 3 cube grasped
-    # An automatic curriculum (envs/vector.py), for training only: start at stage curriculum_from
-    # (-1: none) and move one stage towards curriculum_stage each time the success rate of the last
-    # curriculum_window episodes at the current stage reaches curriculum_bar.
-    curriculum_from: int = -1
-    curriculum_bar: float = 0.8
-    curriculum_window: int = 100
-    # The fraction of training episodes that start at an easier stage the curriculum has already
-    # passed (uniformly among them), so that the data keeps the skills of the easier stages.
-    curriculum_mix: float = 0.0
-    domain_randomization: bool = True   # cube pose, friction, mass; colours and lighting for pixels
-    obs_mode: str = "state"             # one of OBS_MODES
-    image_size: int = 84                # wrist camera resolution (square)
-    frame_stack: int = 1                # wrist frames stacked along channels in pixel modes
-    goal_tolerance: float = 0.02        # m, pick_place success radius
-    backend: str = "mujoco"             # physics backend, one of BACKENDS (genesis: docs/genesis.md)
+# The env settings: the env block of params.yaml, declared once in envs/settings.py, and the physics
+# backend, which the pipeline passes from its top-level `backend` key (each backend is imported only
+# when chosen).
+SETTINGS = {**ENV, "backend": Field("str", choices=tuple(BACKENDS), default="mujoco",
+                                    doc="physics backend (envs/backends/; genesis: docs/genesis.md)")}
 
-    def __post_init__(self):
-        if self.obs_mode not in OBS_MODES:
-            raise ValueError(f"obs_mode {self.obs_mode!r} is not one of {list(OBS_MODES)}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend {self.backend!r} is not one of {list(BACKENDS)}")
-        if self.curriculum_stage not in (0, 1, 2, 3):
-            raise ValueError(f"curriculum_stage {self.curriculum_stage!r} is not one of [0, 1, 2, 3]")
-        for name in ("max_episode_steps", "action_scale", "control_hz", "lift_height", "image_size",
-                     "frame_stack", "goal_tolerance"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.hold_steps < 1:
-            raise ValueError(f"hold_steps must be >= 1, got {self.hold_steps!r}")
-        if self.curriculum_from != -1 and not self.curriculum_stage <= self.curriculum_from <= 3:
-            raise ValueError(f"curriculum_from must be -1 (no curriculum) or a stage from curriculum_stage "
-                             f"({self.curriculum_stage}) to 3, got {self.curriculum_from!r}")
-        if not 0 < self.curriculum_bar <= 1 or self.curriculum_window < 1:
-            raise ValueError(f"curriculum_bar must be in (0, 1] and curriculum_window >= 1, got "
-                             f"{self.curriculum_bar!r} and {self.curriculum_window!r}")
-        if not 0 <= self.curriculum_mix < 1:
-            raise ValueError(f"curriculum_mix must be in [0, 1), got {self.curriculum_mix!r}")
 
-    @classmethod
-    def from_kwargs(cls, **kwargs):
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            raise TypeError(f"unknown env setting(s) {unknown}; valid: {valid}")
-        return cls(**kwargs)
+def _check(cfg):
+    """Every setting as declared; an automatic curriculum starts at an easier stage than where it ends."""
+    for name, setting in SETTINGS.items():
+        value = getattr(cfg, name)
+        if not setting.check(value):
+            raise ValueError(f"{name}: got {value!r}; expected {setting.describe()}")
+    if cfg.curriculum_from != -1 and not cfg.curriculum_stage <= cfg.curriculum_from <= 3:
+        raise ValueError(f"curriculum_from: got {cfg.curriculum_from!r}; expected -1 (no curriculum) or a stage "
+                         f"from curriculum_stage ({cfg.curriculum_stage}) to 3")
+
+
+def _from_kwargs(cls, **kwargs):
+    """TaskConfig(**kwargs), refusing a keyword that is no setting."""
+    unknown = sorted(set(kwargs) - set(SETTINGS))
+    if unknown:
+        raise TypeError(f"unknown env setting(s) {unknown}; valid: {list(SETTINGS)}")
+    return cls(**kwargs)
+
+
+# The env's settings, one field per setting with its declared default (a task may change some:
+# Task.config_defaults), checked when built. Tasks read them as cfg.max_episode_steps etc.
+TaskConfig = make_dataclass(
+    "TaskConfig", [(name, setting.type, field(default=setting.default)) for name, setting in SETTINGS.items()],
+    namespace={"__module__": __name__, "__doc__": "Env settings (SETTINGS), checked as declared.",
+               "__post_init__": _check, "from_kwargs": classmethod(_from_kwargs)})
 
 
 @dataclass
@@ -127,7 +103,7 @@ class Task(abc.ABC):
       action_dim, action_help   actions are action_dim values in [-1, 1]; action_help says what they move
       cameras              the cameras render() accepts; pixel_camera the one pixel observations use
                            (None: no pixel observation modes)
-      probe_action         an action that moves what the last camera sees (the sanity stage's render check)
+      probe_action         an action that moves what the last camera sees (a render check: does its view change?)
       config_defaults      TaskConfig settings it reads differently (walk: 1000-step episodes)
       episode_metrics      {name: Metric}: its per-episode metrics, how each aggregates, how reports show it
     and implements the methods below. Its step state (read_state) has a (N,) bool `success` array,
@@ -150,22 +126,13 @@ class Task(abc.ABC):
         self.cfg = cfg
         self.num_envs = num_envs
         self.reward_version = reward
-        # NO_REWARD: no reward version at all (the sanity check tests the task and physics only).
+        # NO_REWARD: no reward version at all (to check the task and physics alone).
         self.reward_fn = None if reward == NO_REWARD else rewards.get(self.name, reward)
 
     @classmethod
     def default_reward_for(cls, obs_mode):
         """The reward version an env of this task uses when none is given."""
         return cls.default_goal_reward if obs_mode == "goal" and cls.goal_conditioned else cls.default_reward
-
-    # --- the sanity stage ------------------------------------------------------------------------
-    @classmethod
-    @abc.abstractmethod
-    def sanity_checks(cls, make, *, backend, seed, episodes, min_success):
-        """The task's own checks, after the generic ones of envs/sanity.py: proof that the task behaves
-        (arm: a scripted controller solves it; walk: the robot stands). make(**overrides) builds a
-        BatchedEnv of the task with the sanity stage's settings. Returns ({check: JSON-able figures},
-        [problems in words])."""
 
     # --- episodes ----------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -207,12 +174,6 @@ class Task(abc.ABC):
         """Goal-conditioned tasks: ((N, 3) achieved goal, (N, 3) desired goal) for obs_mode "goal"."""
         raise NotImplementedError(f"task {self.name} is not goal-conditioned")
 
-    def scripted_controller(self, env):
-        """A batched scripted controller for env (a BatchedEnv of this task): reset(ids), act() ->
-        (N, action_dim) actions, get_state(), set_state(). The `scripted` residual base."""
-        raise NotImplementedError(f"task {self.name} has no scripted controller; residual bases for it: zero, "
-                                  "or a trained policy")
-
     @abc.abstractmethod
     def metric_values(self, state):
         """{metric: (N,) values this step} for each of episode_metrics."""
@@ -242,7 +203,7 @@ class Task(abc.ABC):
 
 
 # State observation, in order; bounds are generous physical limits, so a value outside them means
-# the simulation blew up (the sanity check looks for exactly that).
+# the simulation blew up.
 STATE_LAYOUT = [
     ("joint_pos", 6, -3.0, 3.0),
     ("joint_vel", 6, -50.0, 50.0),
@@ -380,16 +341,6 @@ class TabletopTask(Task):
     @abc.abstractmethod
     def evaluate(self, state):
         """(N,) bool: the task's success test on a StepState."""
-
-    def scripted_controller(self, env):
-        from envs.scripted import ScriptedPicker
-        return ScriptedPicker(env)
-
-    @classmethod
-    def sanity_checks(cls, make, *, backend, seed, episodes, min_success):
-        """The scripted picker solves the task (and, off MuJoCo, does as well as on MuJoCo): envs/scripted.py."""
-        from envs.scripted import sanity_checks
-        return sanity_checks(make, backend=backend, seed=seed, episodes=episodes, min_success=min_success)
 
     def unstable(self):
         """(N,) bool: envs whose simulation state went non-finite or exploded this step."""

@@ -35,8 +35,7 @@ to 0.02, the devlog's):
 - Backend: MuJoCo only (the sheet's contact pairs and priorities are MuJoCo's); backend genesis is
   refused, naming the valid one.
 
-Reward versions (envs/rewards/paper_square/) read a PaperState. The scripted base controller is
-envs/scripted_paper.py (`scripted_controller`), which also gives `sanity_checks`.
+Reward versions (envs/rewards/paper_square/) read a PaperState.
 """
 from dataclasses import dataclass
 
@@ -214,18 +213,6 @@ class PaperSquareTask(Task):
 
     def render(self, i, camera, height, width):
         return self.physics.render(i, camera, height, width)
-
-    # --- the scripted base controller and the sanity stage ----------------------------------------------
-    def scripted_controller(self, env):
-        from envs.scripted_paper import PaperDragger
-        return PaperDragger(env)
-
-    @classmethod
-    def sanity_checks(cls, make, *, backend, seed, episodes, min_success):
-        """The scripted dragger moves the sheet by contact (envs/scripted_paper.py); its success rate is
-        reported, not required (it is imperfect by design: min_success is not applied)."""
-        from envs.scripted_paper import sanity_checks
-        return sanity_checks(make, backend=backend, seed=seed, episodes=episodes)
 
     # --- checkpoints ----------------------------------------------------------------------------------
     _STATE = ("target", "paper_start", "max_travel", "last_action", "target_pos")

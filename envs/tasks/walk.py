@@ -246,29 +246,3 @@ class WalkTask(Task):
             self.scene.destroy()
         except Exception:  # noqa: BLE001 - best effort, as the lift backend
             pass
-
-    # --- the sanity stage ----------------------------------------------------------------------------
-    @classmethod
-    def sanity_checks(cls, make, *, backend, seed, episodes, min_success):
-        """`stand`: holding the default pose, no robot falls in 200 steps and the base stays near its
-        standing height (the model, the PD gains and the termination agree)."""
-        checks = {"stand": stand(make(max_episode_steps=200), seed)}
-        problems = []
-        if checks["stand"]["fell"] or checks["stand"]["min_base_height"] < 0.2:
-            problems.append(f"holding the default pose, the Go2 fell or sagged: {checks['stand']}")
-        return checks, problems
-
-
-def stand(env, seed):
-    """Zero actions (joint targets at the default pose) for one episode of every env of a BatchedEnv."""
-    env.reset(seed=seed)
-    heights = []
-    for _ in range(env.cfg.max_episode_steps):
-        _, _, terminated, _, infos = env.step(np.zeros((env.num_envs, env.single_action_space.shape[0])))
-        heights.append(env.task.read_state().base_height.copy())
-        if terminated.any():
-            break
-    env.close()
-    heights = np.array(heights)
-    return {"episodes": env.num_envs, "steps": len(heights), "fell": int(terminated.sum()),
-            "mean_base_height": round(float(heights.mean()), 4), "min_base_height": round(float(heights.min()), 4)}

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from pipeline import common
+from pipeline.run import cli, files
 
 
 def train_in_chunks(args, argv, run, resumable) -> int:
@@ -23,10 +23,10 @@ def train_in_chunks(args, argv, run, resumable) -> int:
     stopping at the next multiple of chunk_steps. A child's leaked memory dies with it, and a child
     that dies (segfault, exit 139, OOM kill) costs at most one checkpoint interval: it is rerun from
     the last checkpoint, up to chunk_retries times in a row."""
-    settings = common.block(args, "train")
-    size, retries = settings["chunk_steps"], settings["chunk_retries"]
+    train_cfg = cli.block(args, "train")
+    size, retries = train_cfg["chunk_steps"], train_cfg["chunk_retries"]
     log_path = run.out / "chunks.json"
-    rows = common.read_json(log_path) if resumable() and log_path.exists() else []
+    rows = files.read_json(log_path) if resumable() and log_path.exists() else []
     interrupted = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))   # the child saves; we wait for it
     failures = 0
@@ -42,7 +42,7 @@ def train_in_chunks(args, argv, run, resumable) -> int:
         rows.append({"chunk": chunk, "attempt": failures + 1, "start_step": start, "stop_at": stop_at,
                      "exit_code": code, "peak_rss_mb": peak_mb, "wall_s": round(time.time() - t0, 1)})
         done = code == 0 and stop_at >= run.total
-        common.write_json((run.final if done else run.out) / "chunks.json", rows)
+        files.write_json((run.final if done else run.out) / "chunks.json", rows)
         report_memory(rows)
         if code == 0:
             failures = 0
@@ -55,9 +55,9 @@ def train_in_chunks(args, argv, run, resumable) -> int:
             return 2
         failures += 1
         if failures > retries:
-            raise common.StageError(f"chunk {chunk} (global steps {start} -> {stop_at}) died {failures} times, "
+            raise cli.StageError(f"chunk {chunk} (global steps {start} -> {stop_at}) died {failures} times, "
                                     f"last with {describe_exit(code)}; its last output:\n{tail}")
-        common.warn(f"chunk {chunk} died with {describe_exit(code)}; rerunning it from the last checkpoint")
+        cli.warn(f"chunk {chunk} died with {describe_exit(code)}; rerunning it from the last checkpoint")
 
 
 def run_child(cmd: list[str]) -> tuple[int, float, str]:

@@ -1,12 +1,12 @@
-"""A scripted press-and-drag controller for paper_square, batched: the task's base policy for
-residual RL (Task.scripted_controller) and its sanity check.
+"""PaperDragger, paper_square's controller: a scripted press-and-drag, batched, and its sanity check.
+It is the task's base policy for residual RL (the `scripted` base, envs/residual.py).
 
 Phases per env: above the sheet's centre -> press the closed jaws down on it -> drag: aim the
 jaws, from where they are, up to 1.5 cm further along the sheet centre's remaining way to the
 target (so whatever point of the sheet they hold, its centre ends on the target) -> lift off -> if
 the sheet is not within 1.2 cm of the target, start over (twice at most) -> hover. Targets come
 from the closed-form IK of envs/ik.py applied to the true sheet pose (privileged state), reached
-through the same delta-target actions a policy uses, as envs/scripted.py.
+through the same delta-target actions a policy uses, as envs/controllers/picker.py.
 
 Imperfect by design: it brings the sheet's centre to the target but never turns the sheet, so it
 succeeds only when the random start yaw is already within the 10 deg tolerance (a third of the
@@ -115,14 +115,14 @@ class PaperDragger:
 MIN_TRAVEL = 0.05   # m: the sanity check's least mean travel of the sheet under the dragger
 
 
-def sanity_checks(make, *, backend, seed, episodes):
-    """The sanity stage's checks of paper_square (PaperSquareTask.sanity_checks): the dragger moves
-    the sheet by contact (mean travel >= MIN_TRAVEL, with the jaws on it) and leaves it nearer the
-    target than half the nominal distance. Its success rate is a figure, not a requirement: the
-    dragger is imperfect by design, so the stage's min_success does not apply."""
+def sanity_checks(make, run, *, backend, seed, episodes, min_success):
+    """The sanity stage's checks of paper_square: the dragger moves the sheet by contact (mean travel
+    >= MIN_TRAVEL, with the jaws on it) and leaves it nearer the target than half the nominal
+    distance. Its success rate is a figure, not a requirement: the dragger is imperfect by design, so
+    the stage's min_success does not apply. make(**overrides): a BatchedEnv of the task;
+    run(env, episodes, seed): the final_info rows of that many episodes of the dragger."""
     env = make()
-    from envs.sanity import run_scripted
-    rows = run_scripted(env, episodes, seed=seed)
+    rows = run(env, episodes, seed=seed)
     env.close()
     mean = lambda key, digits=4: round(float(np.mean([r[key] for r in rows])), digits)   # noqa: E731
     c = {"episodes": episodes, "success_rate": mean("success_once"), "success_at_end_rate": mean("success_at_end"),

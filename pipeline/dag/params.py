@@ -1,117 +1,26 @@
-"""params.yaml: load, merge, validate.
+"""params.yaml: load, merge, validate; DVC's first stage, `params`.
 
-The schema below is the one description of every knob. The Snakefile validates the config with it
-before building the DAG, the stage CLIs build their `--block.key` options from it, and the DVC
-generator writes one `${block.key}` per field. Every error names the key and the valid values, and
-all problems are reported at once, so a typo costs one attempt, not one per mistake.
+The schema is pipeline/run/settings.py. The Snakefile validates the config with it before
+building the DAG; every error names the key and the valid values, and all problems are reported at
+once, so a typo costs one attempt, not one per mistake.
 
-    python -m pipeline.config                              # validate params.yaml
-    python -m pipeline.config --merge config/smoke.yaml    # print params.yaml with overrides applied
+    python -m pipeline.dag.params                              # validate params.yaml
+    python -m pipeline.dag.params --merge config/smoke.yaml    # print params.yaml with overrides applied
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
 import algos
-from envs.backends import BACKENDS as _BACKENDS
-from envs.settings import ENV, Field, count as _pos_int
+from pipeline.run.settings import (ALGOS, BACKENDS, BLOCKS, REQUIRED_BLOCKS, SCALARS, TOP_LEVEL,
+                                   ParamsError, task_reward_problems)
 
-PARAMS_FILE = Path(__file__).resolve().parent.parent / "params.yaml"
-
-BACKENDS = tuple(_BACKENDS)
-ALGOS = tuple(algos.ALGOS)
-
-
-class ParamsError(ValueError):
-    """Raised with every problem found, one per line."""
-
-
-# Blocks: top-level keys holding a mapping of fields. Every field is required (params.yaml is the
-# complete record of an experiment, so there are no hidden defaults to drift), except a preset's
-# optional overrides (drqv2). Each algorithm's block is the PARAMS of its module (algos/).
-BLOCKS: dict[str, dict[str, Field]] = {
-    "env": ENV,
-    "sanity": {"episodes": _pos_int(), "seed": _pos_int(0)},
-    "evaluation": {"episodes": _pos_int(), "deterministic": Field("bool"), "seed": _pos_int(0)},
-    "render": {"fps": _pos_int(), "width": _pos_int(16), "height": _pos_int(16), "cameras": Field("str"),
-               "seed": _pos_int(0), "checkpoint": Field("str", choices=("final", "best"))},
-    # How the train stage runs, not what it learns: a run chunked or not ends with the same weights.
-    "train": {"chunk_steps": _pos_int(0), "chunk_retries": _pos_int(0)},
-    "report": {"consistency_tolerance": Field("float", min=0.0), "success_threshold": Field("float", min=0.0, max=1.0)},
-    # The variants reports/{task}_compare.md puts side by side, each over `seeds`: every reward x
-    # algorithm x backend listed, the first reward version the baseline ("before"); or, where `pairs`
-    # lists "reward/algo" pairs, those pairs (the first the baseline) x backends instead.
-    # How a residual learner ("ppo+scripted", algos/__init__.py) blends its actions with its base:
-    # applied = clip(base + alpha * residual), with a reward term -penalty * |residual|^2.
-    "residual": {"alpha": Field("float", min=0.0), "penalty": Field("float", min=0.0)},
-    "compare": {"rewards": Field("list"), "algos": Field("list"), "backends": Field("list"),
-                "pairs": Field("list", optional=True)},
-}
-
-
-class Blocks(Mapping):
-    """The params blocks: the fixed ones above and one per algorithm, whose fields are the PARAMS
-    of its module, imported only when asked for (a stage imports only its own algorithm)."""
-
-    def __init__(self, fixed: dict):
-        self.fixed = fixed
-
-    def __getitem__(self, name):
-        if name in self.fixed:
-            return self.fixed[name]
-        if name in ALGOS:
-            return algos.get(name).PARAMS
-        raise KeyError(name)
-
-    def __iter__(self):
-        return iter([*self.fixed, *ALGOS])
-
-    def __len__(self):
-        return len(self.fixed) + len(ALGOS)
-
-
-BLOCKS = Blocks(BLOCKS)
-SCALARS: dict[str, Field] = {
-    "task": Field("str"), "reward": Field("str"), "backend": Field("str", choices=BACKENDS),
-    "checkpoint_every": _pos_int(),
-}
-LISTS = ("algos", "seeds")
-TOP_LEVEL = tuple(SCALARS) + LISTS + tuple(BLOCKS)
-# Algorithm blocks are needed only for the algorithms listed in `algos`.
-REQUIRED_BLOCKS = tuple(b for b in BLOCKS if b not in ALGOS)
-
-
-def field(key: str) -> Field:
-    """The Field for a dotted key, e.g. 'ppo.learning_rate' or 'task'."""
-    if "." in key:
-        block, name = key.split(".", 1)
-        return BLOCKS[block][name]
-    return SCALARS[key]
-
-
-def format_value(value) -> str:
-    """How a value appears on a command line; the same rule DVC uses when it interpolates ${...}."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
-
-
-def block_keys(block: str, params: dict | None = None) -> list[str]:
-    """The fields of a block that params sets: all required ones, and the optional ones present.
-    Without params, every field (what a stage CLI accepts)."""
-    fields = BLOCKS[block]
-    if params is None:
-        return list(fields)
-    given = params.get(block) or {}
-    return [k for k, f in fields.items() if not f.optional or k in given]
+PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 
 
 def load(path: str | Path = PARAMS_FILE) -> dict:
@@ -129,64 +38,12 @@ def load(path: str | Path = PARAMS_FILE) -> dict:
         raise ParamsError(f"{path}: expected a mapping of keys (task:, reward:, ...), got {type(data).__name__}")
     return data
 
-
 def merge(base: dict, override: dict) -> dict:
     """Deep-merge override into a copy of base: the same rule as snakemake --configfile."""
     out = copy.deepcopy(base)
     for k, v in override.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
-
-
-def algo_name(text: str) -> str:
-    """argparse type of --algo: a registry algorithm or learner+base, else the valid ones."""
-    if algos.problem(text):
-        raise argparse.ArgumentTypeError(algos.problem(text))
-    return text
-
-
-def algo_blocks(name: str) -> list[str]:
-    """The params blocks a run of algorithm `name` reads: its learner's, and `residual` for a
-    residual learner."""
-    return [algos.learner(name)] + (["residual"] if algos.base_policy(name) else [])
-
-
-def goal_algos(names) -> list[str]:
-    """The algorithms among names that learn from goals (HER): they need a goal-conditioned task
-    and a reward version with a goal_reward."""
-    return [a for a in names if not algos.problem(a) and getattr(algos.get(a), "NEEDS_GOALS", False)]
-
-
-def task_reward_problems(task, reward, algo_names=()) -> list[str]:
-    """Task and reward checked against what envs/ provides, not a copy of its lists; for an
-    algorithm that learns from goals, the task and reward are imported to see that they can."""
-    from envs import rewards
-    tasks = rewards.tasks()
-    if task not in tasks:
-        return [f"task: unknown task {task!r}; valid: {', '.join(tasks)}"]
-    versions = rewards.available(task)
-    if reward not in versions:
-        return [f"reward: unknown reward version {reward!r} for task {task}; valid: {', '.join(versions)}"]
-    problems = []
-    for a in goal_algos(algo_names):
-        from envs.tasks import get_task
-        if not get_task(task).goal_conditioned:
-            usable = [t for t in tasks if get_task(t).goal_conditioned]
-            problems.append(f"algos: {a} needs a goal-conditioned task; valid tasks for {a}: {', '.join(usable)}")
-        elif not hasattr(rewards.get(task, reward), "goal_reward"):
-            usable = [v for v in versions if hasattr(rewards.get(task, v), "goal_reward")]
-            problems.append(f"reward: {a} relabels goals, which reward {reward!r} cannot score; "
-                            f"valid for {a}: {', '.join(usable)}")
-    for a in [a for a in algo_names if not algos.problem(a) and "scripted" in (algos.learner(a), algos.base_policy(a))]:
-        from envs.tasks import get_task
-
-        def scripted(t):    # the task overrides Task.scripted_controller, which has none
-            return get_task(t).scripted_controller.__qualname__ != "Task.scripted_controller"
-        if not scripted(task):
-            problems.append(f"algos: {a} needs a task with a scripted controller; valid tasks: "
-                            f"{', '.join(t for t in tasks if scripted(t))}")
-    return problems
-
 
 def compare_variants(compare: dict) -> list[tuple[str, str, str]]:
     """(reward, algo, backend) of every variant the compare block names, in report order."""
@@ -195,7 +52,6 @@ def compare_variants(compare: dict) -> list[tuple[str, str, str]]:
     else:
         pairs = [(r, a) for r in compare["rewards"] for a in compare["algos"]]
     return [(r, a, b) for r, a in pairs for b in compare["backends"]]
-
 
 def compare_problems(params: dict) -> list[str]:
     """The compare block names reward versions of the task, algorithms with a block, backends; each
@@ -222,7 +78,6 @@ def compare_problems(params: dict) -> list[str]:
         else:
             problems += [f"compare.pairs {pair}: {p}" for p in task_reward_problems(task, reward, [algo])]
     return problems
-
 
 def validate(params: dict, check_envs: bool = True) -> dict:
     """Return params unchanged if valid; otherwise raise ParamsError listing every problem."""
@@ -280,7 +135,6 @@ def validate(params: dict, check_envs: bool = True) -> dict:
     if problems:
         raise ParamsError("invalid params:\n  " + "\n  ".join(problems))
     return params
-
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

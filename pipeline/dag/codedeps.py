@@ -14,7 +14,7 @@ import functools
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("pipeline", "envs", "algos")
 ASSETS = ROOT / "envs" / "assets"      # model files: a module depends on those it names
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pipeline import common
+from pipeline.run import cli, files, provenance
 
 CHECKPOINTS = "checkpoints"
 ONE_STATE = "trainer"
@@ -42,7 +42,7 @@ def check_finite(trainer, step: int, run_dir) -> None:
     for name, value in trainer.named_parameters():
         if not torch.isfinite(value).all():
             last = max((int(p.stem[5:]) for p in Path(run_dir, CHECKPOINTS).glob("step_*.json")), default=None)
-            raise common.StageError(f"non-finite weights in {name} at global step {step}; "
+            raise cli.StageError(f"non-finite weights in {name} at global step {step}; "
                                     f"last good checkpoint: step {last}")
 
 
@@ -61,11 +61,11 @@ def save(run_dir, trainer, metadata: dict) -> None:
         shutil.rmtree(state)
     trainer.save(state)
     # A trainer keeping one state commits it itself; a per-checkpoint state is verified by sha256.
-    files = [] if trainer.keeps_one_state else sorted(p for p in state.rglob("*") if p.is_file())
-    common.write_json(meta_path(run_dir, step), {
-        **metadata, "global_step": step, "model_file": policy.name, "model_sha256": common.sha256_file(policy),
+    resume = [] if trainer.keeps_one_state else sorted(p for p in state.rglob("*") if p.is_file())
+    files.write_json(meta_path(run_dir, step), {
+        **metadata, "global_step": step, "model_file": policy.name, "model_sha256": files.sha256_file(policy),
         "resume_state": state.name, "one_state": trainer.keeps_one_state,
-        "resume_files": {str(p.relative_to(run_dir)): common.sha256_file(p) for p in files}})
+        "resume_files": {str(p.relative_to(run_dir)): files.sha256_file(p) for p in resume}})
     for old in sorted(Path(run_dir, CHECKPOINTS).glob("step_*.state"))[:-KEEP_STATES]:
         shutil.rmtree(old)
 
@@ -79,10 +79,10 @@ def drop_resume_state(run_dir) -> None:
 def intact(run_dir, quiet: bool = False) -> list[tuple[Path, dict]]:
     """(policy file, metadata) of every intact checkpoint in a run folder, by global step."""
     found = []
-    warn = (lambda message: None) if quiet else common.warn
+    warn = (lambda message: None) if quiet else cli.warn
     for path in sorted(Path(run_dir, CHECKPOINTS).glob("step_*.json")):
         try:
-            meta = common.read_json(path)
+            meta = files.read_json(path)
         except (OSError, ValueError) as err:
             warn(f"skipping checkpoint {path}: unreadable metadata ({err})")
             continue
@@ -90,12 +90,12 @@ def intact(run_dir, quiet: bool = False) -> list[tuple[Path, dict]]:
         if not policy.exists():
             warn(f"skipping checkpoint {path}: its model file {policy.name} is missing")
             continue
-        if common.sha256_file(policy) != meta["model_sha256"]:
+        if files.sha256_file(policy) != meta["model_sha256"]:
             warn(f"skipping checkpoint {path}: {policy.name} does not match its recorded sha256 (torn or corrupted)")
             continue
         found.append((policy, meta))
     if not found:
-        raise common.StageError(f"{run_dir}: no checkpoints (expected {CHECKPOINTS}/step_*.json and the "
+        raise cli.StageError(f"{run_dir}: no checkpoints (expected {CHECKPOINTS}/step_*.json and the "
                                 "policy file beside it, written by the train stage)")
     return sorted(found, key=lambda pair: pair[1]["global_step"])
 
@@ -103,7 +103,7 @@ def intact(run_dir, quiet: bool = False) -> list[tuple[Path, dict]]:
 def damaged_state(run_dir, meta: dict) -> list[str]:
     """The resume files of a checkpoint that are missing or differ from their recorded sha256."""
     return [f for f, sha in meta["resume_files"].items()
-            if not Path(run_dir, f).exists() or common.sha256_file(Path(run_dir, f)) != sha]
+            if not Path(run_dir, f).exists() or files.sha256_file(Path(run_dir, f)) != sha]
 
 
 def resumable(run_dir, identity: dict, quiet: bool = False):
@@ -111,7 +111,7 @@ def resumable(run_dir, identity: dict, quiet: bool = False):
     (policy file, metadata, state folder), or None: start clean."""
     try:
         found = intact(run_dir, quiet=quiet)
-    except common.StageError:
+    except cli.StageError:
         return None
     if not all(found[-1][1].get(k) == v for k, v in identity.items()):
         return None
@@ -123,26 +123,57 @@ def resumable(run_dir, identity: dict, quiet: bool = False):
         if not bad:
             return path, meta, state_dir(run_dir, meta["global_step"], one_state=False)
         if not quiet:
-            common.warn(f"cannot resume from {path.name}: {', '.join(bad)} missing or corrupt; trying the one before")
+            cli.warn(f"cannot resume from {path.name}: {', '.join(bad)} missing or corrupt; trying the one before")
     return None
 
 
 def final_weights(run_dir) -> dict:
-    """name -> tensor of every network weight of a run's latest checkpoint (SB3's policy.pth in its
-    zip, or DrQ-v2's agent), to compare two runs bit for bit."""
-    import io
-    import zipfile
-
-    import torch
-    path, _ = intact(run_dir, quiet=True)[-1]
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as z:
-            return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)
-    agent = torch.load(path, weights_only=False)["agent"]
-    return {f"{part}.{k}": v for part, sd in agent.items() if isinstance(sd, dict)
-            for k, v in sd.items() if torch.is_tensor(v)}
+    """name -> tensor of every network weight of a run's latest checkpoint, as its algorithm reads
+    them (algos: read_weights), to compare two runs bit for bit."""
+    import algos
+    path, meta = intact(run_dir, quiet=True)[-1]
+    return algos.read_weights(meta["algo"], path)
 
 
 def same_weights(a: dict, b: dict) -> bool:
     import torch
     return a.keys() == b.keys() and len(a) > 0 and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# Env settings that change what the policy sees: a checkpoint must match them exactly.
+OBS_KEYS = ("obs_mode", "image_size", "frame_stack")
+
+def policy_env(algo: str, env_params: dict, found: list[tuple[Path, dict]]) -> dict:
+    """The env settings to evaluate or render a run's checkpoints on: the env block with what the
+    algorithm imposes (HER: goal observations; DrQ-v2: pixels with the frame stack of its block; a
+    residual learner: its base and blending; all read from the checkpoint), without a curriculum. Check each checkpoint against them
+    with check_checkpoint."""
+    import algos
+    path, meta = found[-1]
+    if meta["algo"] != algo:
+        raise cli.StageError(f"refusing checkpoint {path}: algorithm is {meta['algo']!r}, asked for {algo!r}")
+    # Evaluation runs at env.curriculum_stage: a training curriculum never applies.
+    residual = meta.get("residual")      # a residual learner's blending, as it trained
+    residual = {k: v for k, v in residual.items() if k != "base"} if residual else None
+    return {**algos.env_settings(algo, env_params, meta["hparams"], residual), "curriculum_from": -1}
+
+def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) -> None:
+    """Refuse a checkpoint made for another task, reward version or reward code (devlog 001's
+    silent v11-for-v19 mix-up), or one whose observations differ from the env we build."""
+    fingerprint = provenance.reward_fingerprint(task, reward)
+    problems = []
+    if meta["task"] != task:
+        problems.append(f"task is {meta['task']!r}, asked for {task!r}")
+    if meta["reward"] != reward:
+        problems.append(f"reward version is {meta['reward']!r}, asked for {reward!r}")
+    elif meta["reward_fingerprint"] != fingerprint:
+        problems.append(f"reward {reward} code changed since training (fingerprint {meta['reward_fingerprint'][:12]} "
+                        f"in checkpoint, {fingerprint[:12]} now): retrain")
+    # The env the policy was trained on: HER on goal obs and DrQ-v2 on its frame stack, whatever the
+    # env block says (metadata older than trained_env recorded only the obs_mode).
+    trained = meta.get("trained_env") or {**meta["env"], "obs_mode": meta["obs_mode"]}
+    for key, value in obs_env.items():
+        if trained.get(key) != value:
+            problems.append(f"env.{key} is {trained.get(key)!r} in checkpoint, {value!r} here")
+    if problems:
+        raise cli.StageError(f"refusing checkpoint {path}: " + "; ".join(problems))

@@ -1,8 +1,8 @@
 """The smoke DAG on a real SLURM cluster: a single-node one brought up on this machine from Debian's
 packages (cluster/local-slurm.sh), driven by Snakemake's SLURM executor with profiles/slurm/.
 
-    python -m pipeline.smoke_slurm            # what `make test` runs (as root)
-    python -m pipeline.smoke_slurm --keep /tmp/slurm-smoke
+    python -m tests.e2e.smoke_slurm            # what `make test` runs (as root)
+    python -m tests.e2e.smoke_slurm --keep /tmp/slurm-smoke
 
 Checks, in throwaway copies of the project:
 1. every job of the smoke DAG ran as a SLURM job: its SLURM job id is in its log;
@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import checkpoints
-from pipeline.smoke import BIN, SMOKE, copy_project, sh
-from pipeline.stages import ROOT
+from pipeline.dag.registry import ROOT
+from pipeline.run import checkpoints
+from tests.e2e.smoke import BIN, SMOKE, copy_project, sh
 
 CLUSTER = ["bash", str(Path(ROOT) / "cluster" / "local-slurm.sh")]
 SLURM = ["--executor", "slurm", "--workflow-profile", "profiles/slurm"]

@@ -1,7 +1,7 @@
 """The stage registry: the one place that says what each stage runs, reads, writes and depends on.
 
 Both DAG tools are rendered from STAGES:
-- `python -m pipeline.dvcgen` writes dvc.yaml (committed; tests/test_dag.py fails when it is stale);
+- `python -m pipeline.dag.dvcgen` writes dvc.yaml (committed; tests/test_dag.py fails when it is stale);
 - the Snakefile builds each rule's input/output/params/shell from the functions at the bottom.
 
 Templates use {task}, {reward}, {backend} (the experiment's identity: `${...}` params in DVC,
@@ -11,14 +11,14 @@ params block, so both tools see every change and a stage can be rerun by hand fr
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field as dc_field
 
 import algos
-from pipeline import codedeps
-from pipeline import config as cfg
+from pipeline.dag import codedeps
+from pipeline.dag import params as cfg
+from pipeline.run import settings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(codedeps.ROOT)
 IDENTITY = ("task", "reward", "backend")    # scalar params that name outputs
 DIMS = ("algo", "seed")                     # fan-out dimensions, listed by params `algos`, `seeds`
 
@@ -49,7 +49,8 @@ class Stage:
     args: str                           # identity and file arguments; {input.x}/{output.x}/{task}...
     params: tuple[str, ...]             # params.yaml keys passed as flags: a block name or a scalar
     code: tuple[str, ...]               # the stage's entry module
-    plugs: tuple[str, ...]              # registry-named code it runs (PLUGS); "algo" follows from `each`
+    plugs: tuple[str, ...]              # registry-named code it runs (PLUGS, and "controller": the task's
+                                        # scripted controller); "algo" follows from `each`
     inputs: dict[str, Input] = dc_field(default_factory=dict)
     outputs: dict[str, Output] = dc_field(default_factory=dict)
     threads: int = 1
@@ -66,7 +67,7 @@ class Stage:
 
 
 # --- code dependencies -------------------------------------------------------------------------
-# Code deps follow imports (pipeline/codedeps.py): a stage depends on its entry module, the code
+# Code deps follow imports (pipeline/dag/codedeps.py): a stage depends on its entry module, the code
 # it names by registry (PLUGS) and everything those import. The plugs are written as templates, so
 # that dvc.yaml keeps `${task}`/`${reward}`/`${backend}` and `dvc exp run -S reward=v11` needs no
 # regeneration; a plug may therefore import only shared code, never another task, reward version
@@ -83,15 +84,19 @@ PLUGS = {
 def code_files(stage: "Stage", ident: dict, template: dict | None = None) -> list[str]:
     """A stage instance's code deps for identity values `ident` (task, reward, backend, algo).
     With `template` (the identity as DVC placeholders), plug files are written as templates."""
-    entries = list(stage.code) + [PLUGS[k].format(**ident) for k in stage.plugs]
+    entries = list(stage.code) + [PLUGS[k].format(**ident) for k in stage.plugs if k in PLUGS]
+    if "controller" in stage.plugs:
+        entries += controller_file(ident["task"])
     if "algo" in stage.each:     # the learner's module, and a trained base's (loaded to act)
         for name in filter(None, (algos.learner(ident["algo"]), algos.trained_base(ident["algo"]))):
-            entries.append(str(codedeps.module_file(algos.ALGOS[name]).relative_to(codedeps.ROOT)))
+            entries.append(_relative(codedeps.module_file(algos.ALGOS[name])))
+        if "scripted" in (algos.learner(ident["algo"]), algos.base_policy(ident["algo"])):
+            entries += controller_file(ident["task"])     # the scripted controller acts in its env
     files = codedeps.closure(entries)
     if template is None:
         return files
     concrete = {PLUGS[k].format(**ident): PLUGS[k].format(**{**ident, **template})
-                for k in (*stage.plugs, "task_rewards")}
+                for k in (*stage.plugs, "task_rewards") if k in PLUGS}
     out = []
     for f in files:
         if f in concrete:
@@ -102,6 +107,19 @@ def code_files(stage: "Stage", ident: dict, template: dict | None = None) -> lis
                              "envs/tasks/base.py, envs/rewards/<task>/__init__.py or envs/backends/__init__.py")
         out.append(f)
     return sorted(set(out))
+
+
+def controller_file(task: str) -> list[str]:
+    """The module of the task's scripted controller (envs/controllers/), which runs in the sanity
+    stage and as the `scripted` residual base; none for a task without one. Written concrete in
+    dvc.yaml, as the task's controller, so a change of task needs `make dvc.yaml` (as its header says)."""
+    from envs import controllers
+    name = controllers.TASK_CONTROLLERS.get(task)
+    return [] if name is None else [_relative(codedeps.module_file(controllers.module(name)))]
+
+
+def _relative(path) -> str:
+    return str(path.relative_to(codedeps.ROOT))
 
 
 def _is_plug_file(path: str) -> bool:
@@ -128,10 +146,10 @@ HEADLINE, HEADLINE_PLOTS = "metrics.json", "plots"     # DVC's stable paths (dvc
 
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage(
-        name="params", module="config", each=(),
+        name="params", module="dag.params", each=(),
         args="{input.params} --out {output.ok}",
         params=(),
-        code=("pipeline/config.py",), plugs=("task",),
+        code=("pipeline/dag/params.py",), plugs=("task",),
         # the reward versions on disk are what an unknown version is checked against
         inputs={"params": Input("params.yaml"), "rewards": Input("envs/rewards")},
         outputs={"ok": Output(PARAMS_CHECK)},
@@ -142,7 +160,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         name="sanity", module="sanity", each=(),
         args="--task {task} --backend {backend} --out {output.result}",
         params=("sanity",),
-        code=("pipeline/sanity.py",), plugs=("task", "backend"),
+        code=("pipeline/sanity.py",), plugs=("task", "backend", "controller"),
         outputs={"result": Output("data/sanity/{task}_{backend}.json")},
         resources={"mem_mb": 2000, "runtime": 10},
     ),
@@ -173,7 +191,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         name="render", module="render", each=("algo",),
         args="--task {task} --reward {reward} --backend {backend} --algo {algo} --runs {input.runs} "
              "--video {output.video} --sheet {output.sheet} --still {output.still} --info {output.info} "
-             "--threads {threads}",
+             "--best {input.best} --threads {threads}",
         params=("env", "render"),
         code=("pipeline/render.py",), plugs=("task", "reward", "backend"),
         inputs={"runs": Input(RUN, over="seed"), "base": Input(RUN, over="base"),
@@ -223,8 +241,8 @@ def expand_key(key: str, algo: str | None, params: dict) -> list[str]:
     optional ones, drqv2's overrides, where params sets them)."""
     key = key.format(algo=algo)
     if key == algo and algo is not None:    # "{algo}": its blocks (a residual learner's include `residual`)
-        return [f"{b}.{name}" for b in cfg.algo_blocks(algo) for name in cfg.block_keys(b, params)]
-    return [f"{key}.{name}" for name in cfg.block_keys(key, params)] if key in cfg.BLOCKS else [key]
+        return [f"{b}.{name}" for b in settings.algo_blocks(algo) for name in settings.block_keys(b, params)]
+    return [f"{key}.{name}" for name in settings.block_keys(key, params)] if key in settings.BLOCKS else [key]
 
 
 def param_keys(stage: Stage, params: dict, algo: str | None = None) -> list[str]:
@@ -241,11 +259,11 @@ def _lookup(params: dict, key: str):
 
 def _quote(key: str, text: str) -> str:
     """Values of patterned fields (drqv2.stddev_schedule: linear(...)) hold shell characters."""
-    return f"'{text}'" if cfg.field(key).quoted else text
+    return f"'{text}'" if settings.field(key).quoted else text
 
 
 def format_flags(keys: list[str], params: dict) -> str:
-    return " ".join(f"--{k} {_quote(k, cfg.format_value(_lookup(params, k)))}" for k in keys)
+    return " ".join(f"--{k} {_quote(k, settings.format_value(_lookup(params, k)))}" for k in keys)
 
 
 def flags(stage: Stage, params: dict, algo: str | None = None) -> str:
@@ -321,12 +339,12 @@ def dvc_pipeline(params: dict) -> dict:
 
 
 def dvc_headline(params: dict) -> dict:
-    """DVC's last stage: the headline numbers at stable paths (pipeline/headline.py)."""
+    """DVC's last stage: the headline numbers at stable paths (pipeline/dag/headline.py)."""
     metrics = [_dvc_path(EVAL + ".json", a) for a in params["algos"]]
     curves = [_dvc_path(EVAL + "_curve.tsv", a) for a in params["algos"]]
-    return {"cmd": "python -m pipeline.headline --task ${task} --reward ${reward} --backend ${backend} "
+    return {"cmd": "python -m pipeline.dag.headline --task ${task} --reward ${reward} --backend ${backend} "
                    f"--metrics {' '.join(metrics)} --curves {' '.join(curves)} --out {HEADLINE} --plots {HEADLINE_PLOTS}",
-            "deps": codedeps.closure(["pipeline/headline.py"]) + metrics + curves,
+            "deps": codedeps.closure(["pipeline/dag/headline.py"]) + metrics + curves,
             "params": ["task", "reward", "backend"],
             "metrics": [{HEADLINE: {"cache": False}}],
             "plots": [{f"{HEADLINE_PLOTS}/{a}.tsv": {"x": "step", "y": "success_rate", "cache": False}}
@@ -347,8 +365,8 @@ def smk_wildcard_constraints() -> dict:
     tasks = rewards.tasks()
     # reports/{task}_compare.md is the comparison, not the report of a reward version "compare".
     return {"task": "|".join(sorted(tasks, key=len, reverse=True)), "reward": r"(?!compare\b)[A-Za-z0-9_-]+",
-            "backend": "|".join(cfg.BACKENDS), "seed": "[0-9]+",
-            "algo": f"(?:{'|'.join(cfg.ALGOS)})(?:\\+(?:{'|'.join(algos.BASES + algos.TRAINED_BASES)}))?"}
+            "backend": "|".join(settings.BACKENDS), "seed": "[0-9]+",
+            "algo": f"(?:{'|'.join(settings.ALGOS)})(?:\\+(?:{'|'.join(algos.BASES + algos.TRAINED_BASES)}))?"}
 
 
 def smk_code(name: str, config: dict):
@@ -358,7 +376,7 @@ def smk_code(name: str, config: dict):
 
     def code(wc) -> list[str]:
         w = {"backend": config["backend"], **dict(wc.items())}
-        problems = cfg.task_reward_problems(w["task"], w.get("reward", config["reward"]), config["algos"])
+        problems = settings.task_reward_problems(w["task"], w.get("reward", config["reward"]), config["algos"])
         if problems:
             raise ValueError("; ".join(problems))
         return code_files(stage, w)
@@ -372,9 +390,9 @@ def smk_flags(key: str, config: dict):
 
 
 def smk_gpu(config: dict):
-    """A resource function: 1 GPU for a DrQ-v2 run on drqv2.device cuda, else none (a cluster
-    executor maps it to --gpus)."""
-    return lambda wc: int(wc.algo == "drqv2" and config.get("drqv2", {}).get("device") == "cuda")
+    """A resource function: the GPUs a train job asks a cluster for, as its algorithm declares them
+    from its params block (algos: gpus)."""
+    return lambda wc: algos.gpus(wc.algo, config.get(algos.learner(wc.algo), {}))
 
 
 def smk_base_runs(path: str, config: dict):

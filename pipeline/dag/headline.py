@@ -1,6 +1,6 @@
 """DVC's stage `headline`: the experiment's headline numbers at paths that do not depend on it.
 
-    python -m pipeline.headline --task lift --reward v19 --backend mujoco \
+    python -m pipeline.dag.headline --task lift --reward v19 --backend mujoco \
         --metrics data/eval/lift_v19_mujoco/ppo.json ... --curves data/eval/lift_v19_mujoco/ppo_curve.tsv ... \
         --out metrics.json --plots plots
 
@@ -15,7 +15,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from pipeline import common
+from pipeline.run import cli, files
 
 
 def parse_args(argv=None):
@@ -47,12 +47,12 @@ def main(argv=None) -> int:
     result = {"task": args.task, "reward": args.reward, "backend": args.backend}
     for m_path, c_path in zip(args.metrics, args.curves):
         algo = Path(m_path).stem
-        result[algo] = summary(common.read_json(m_path))
+        result[algo] = summary(files.read_json(m_path))
         shutil.copyfile(c_path, plots / f"{algo}.tsv")
-    common.write_json(args.out, result)
+    files.write_json(args.out, result)
     print(f"wrote {args.out} and {plots}/")
     return 0
 
 
 if __name__ == "__main__":
-    common.run_main(main)
+    cli.run_main(main)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import checkpoints, common
+from pipeline.run import checkpoints, files, provenance
 
 
 class Run:
@@ -35,12 +35,12 @@ class Run:
         return round(self.prior_wall + time.time() - self.started, 1)
 
     def metadata(self, **extra) -> dict:
-        """What a checkpoint records besides its files (pipeline/checkpoints.py adds those)."""
+        """What a checkpoint records besides its files (pipeline/run/checkpoints.py adds those)."""
         return {**self.identity, "total_timesteps": self.total, "wall_s": self.wall(),
                 "obs_mode": self.trained_env["obs_mode"], "trained_env": self.trained_env,
                 # This process's peak memory so far: growth from checkpoint to checkpoint is a leak.
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "versions": common.versions(), "git_commit": common.git_commit(), **extra}
+                "versions": provenance.versions(), "git_commit": provenance.git_commit(), **extra}
 
     def write_log(self, episodes: list[dict]) -> None:
         """train_log.parquet: one row per finished training episode."""
@@ -51,7 +51,7 @@ class Run:
         df.to_parquet(self.out / "train_log.parquet", index=False)
 
     def finish(self, global_step: int, steps_run: int, resumed_from, episodes: int) -> None:
-        common.write_json(self.out / "run.json", {
+        files.write_json(self.out / "run.json", {
             "task": self.task, "reward": self.reward, "algo": self.algo, "seed": self.seed,
             "global_step": global_step, "wall_s": self.wall(),
             "env_steps_per_s": round(steps_run / max(time.time() - self.started, 1e-9), 1),

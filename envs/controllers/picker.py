@@ -1,6 +1,7 @@
-"""A scripted top-down pick controller, batched: the proof that a task is solvable and that its
-success test is right (the sanity stage runs it for arm tasks: `sanity_checks` below, with the
-backend parity check; tests require >= 90% success on lift).
+"""ScriptedPicker, the arm tasks' controller: a scripted top-down pick, batched,
+and its sanity checks. It proves that a task is solvable and that its success test is right (the
+sanity stage runs `sanity_checks` below, with the backend parity check; tests require >= 90%
+success on lift); it is also the `scripted` residual base of these tasks (envs/residual.py).
 
 Phases per env: above the cube -> down around it -> close the jaws -> lift (-> carry to the goal
 for a goal-conditioned task, pick_place) -> hold. Targets come from the closed-form IK in envs/ik.py applied to the true
@@ -10,7 +11,6 @@ import numpy as np
 
 from envs.ik import top_down_ik
 from envs.tasks.base import CUBE_HALF, GRIPPER_CLOSED, GRIPPER_OPEN
-from envs.sanity import run_scripted
 
 ABOVE, DESCEND, CLOSE, LIFT, CARRY = range(5)
 FIXED_JAW_CLEARANCE = 0.003  # m: centre the cube slightly towards the moving jaw so the fixed jaw clears it
@@ -88,12 +88,13 @@ def _yaw(quat):
     return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
-def sanity_checks(make, *, backend, seed, episodes, min_success):
-    """The sanity stage's checks of an arm task (TabletopTask.sanity_checks): the scripted controller
-    solves the task and measures success right; off MuJoCo, it does as well as on MuJoCo."""
+def sanity_checks(make, run, *, backend, seed, episodes, min_success):
+    """The sanity stage's checks of an arm task: the picker solves the task and measures success right
+    (`scripted`); off MuJoCo, it does as well as on MuJoCo (`parity`). make(**overrides): a BatchedEnv
+    of the task; run(env, episodes, seed): the final_info rows of that many episodes of the picker."""
     checks, problems = {}, []
     env = make()
-    rows = run_scripted(env, episodes, seed=seed)
+    rows = run(env, episodes, seed=seed)
     env.close()
     rate = float(np.mean([r["success_once"] for r in rows]))
     checks["scripted"] = {
@@ -105,19 +106,19 @@ def sanity_checks(make, *, backend, seed, episodes, min_success):
         problems.append(f"scripted controller succeeded in {rate:.0%} of episodes (< {min_success:.0%}): "
                         "the task is unsolvable or its success test is wrong")
     if backend != "mujoco":
-        checks["parity"] = parity(make, rate, episodes, seed)
+        checks["parity"] = parity(make, run, rate, episodes, seed)
         if checks["parity"]["success_rate_gap"] > 0.10:
             problems.append(f"scripted success on {backend} ({rate:.0%}) and on mujoco "
                             f"({checks['parity']['mujoco_success_rate']:.0%}) differ by more than 10 points")
     return checks, problems
 
 
-def parity(make, rate, episodes, seed, steps=100):
+def parity(make, run, rate, episodes, seed, steps=100):
     """Compare this backend with MuJoCo: scripted success over the same seeded episodes, and the
     distance between the two backends' cube and gripper positions, step by step, over the first
     `steps` steps of the scripted controller from the same initial state (env 0)."""
     env_mj = make(backend="mujoco")
-    rows = run_scripted(env_mj, episodes, seed=seed)
+    rows = run(env_mj, episodes, seed=seed)
     env_mj.close()
     paths = {}
     for backend in ("mujoco", None):

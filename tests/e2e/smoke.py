@@ -1,9 +1,9 @@
 """The whole DAG on config/smoke.yaml, through Snakemake and through DVC, in throwaway copies.
 
-    python -m pipeline.smoke                  # both tools (what `make test` and CI run)
-    python -m pipeline.smoke --tool dvc --keep /tmp/smoke
-    python -m pipeline.smoke --tool snakemake --backend genesis   # the same DAG on Genesis (CPU)
-    python -m pipeline.smoke --tool snakemake --experiment config/walk.yaml   # the Go2 walk DAG, tiny
+    python -m tests.e2e.smoke                  # both tools (what `make test` and CI run)
+    python -m tests.e2e.smoke --tool dvc --keep /tmp/smoke
+    python -m tests.e2e.smoke --tool snakemake --backend genesis   # the same DAG on Genesis (CPU)
+    python -m tests.e2e.smoke --tool snakemake --experiment config/walk.yaml   # the Go2 walk DAG, tiny
 
 Nothing in the working tree is touched: each tool runs in its own copy of the project (the files
 git tracks plus untracked, non-ignored ones), so a smoke report never overwrites a real one. For DVC
@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.common import IMPORTS_LOG
-from pipeline.stages import ROOT
+from pipeline.dag.registry import ROOT
+from pipeline.run.cli import IMPORTS_LOG
 
 BIN = Path(sys.executable).parent
 SMOKE = "config/smoke.yaml"
@@ -82,11 +82,16 @@ TASK_NEEDLES = {"lift": ("Max Cube Z:", "Mean Grasp Steps:"),
                 "walk": ("Forward Velocity (m/s):", "Distance (m):", "Training episodes per chunk")}
 
 
-def check_report(ws: Path, configfiles=()) -> None:
-    from pipeline import config as cfg
+def check_report(ws: Path, configfiles=(), values=()) -> None:
+    import yaml
+
+    from pipeline.dag import params as cfg
     params = cfg.load(ws / "params.yaml")
     for extra in configfiles:
         params = cfg.merge(params, cfg.load(ws / extra))
+    for value in values:       # --config key=value, as Snakemake reads it
+        key, _, text = value.partition("=")
+        params[key] = yaml.safe_load(text)
     report = ws / "reports" / f"{params['task']}_{params['reward']}.md"
     text = report.read_text()
     for needle in ("Mean Reward:", "Success Rate:", *TASK_NEEDLES.get(params["task"], ()), "## Provenance"):
@@ -97,7 +102,7 @@ def check_report(ws: Path, configfiles=()) -> None:
 
 def check_imports(folder: Path, compared: bool) -> None:
     """Every stage that ran loaded only project modules among its declared code deps."""
-    from pipeline.stages import STAGES, code_files
+    from pipeline.dag.registry import STAGES, code_files
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     for rec in records:
         argv = rec["argv"]
@@ -112,14 +117,16 @@ def check_imports(folder: Path, compared: bool) -> None:
     print(f"smoke: {len(records)} stage runs imported only their declared code")
 
 
-def smoke_snakemake(ws: Path, cores: int, backend: str | None = None, experiment: str | None = None) -> dict:
+def smoke_snakemake(ws: Path, cores: int, backend: str | None = None, experiment: str | None = None,
+                    values: list[str] = ()) -> dict:
     configfiles = [experiment, SMOKE] if experiment else [SMOKE]
-    config = ["--configfile", *configfiles] + (["--config", f"backend={backend}"] if backend else [])
+    values = [*values, *([f"backend={backend}"] if backend else [])]
+    config = ["--configfile", *configfiles] + (["--config", *values] if values else [])
     t = time.time()
     imports = ws / "imports"
     sh(["snakemake", "--cores", str(cores), *config], ws, quiet=True, env={IMPORTS_LOG: str(imports)})
     full = time.time() - t
-    check_report(ws, configfiles)
+    check_report(ws, configfiles, values)
     if backend and f"{backend} vs mujoco" not in next((ws / "reports").glob("*.md")).read_text():
         raise SystemExit(f"smoke: the report lacks the {backend} vs mujoco parity table")
     t = time.time()
@@ -156,10 +163,10 @@ def smoke_compare(ws: Path, config: list[str], cores: int, imports: Path) -> dic
 
 
 def smoke_dvc(ws: Path) -> dict:
-    merged = subprocess.run([sys.executable, "-m", "pipeline.config", "--merge", SMOKE], cwd=ws,
+    merged = subprocess.run([sys.executable, "-m", "pipeline.dag.params", "--merge", SMOKE], cwd=ws,
                             capture_output=True, text=True, check=True).stdout
     (ws / "params.yaml").write_text(merged)
-    sh([sys.executable, "-m", "pipeline.dvcgen"], ws, quiet=True)
+    sh([sys.executable, "-m", "pipeline.dag.dvcgen"], ws, quiet=True)
     git = ["git", "-c", "user.email=smoke@localhost", "-c", "user.name=smoke"]
     sh(["git", "init", "-q"], ws)
     sh(git + ["add", "-A"], ws, quiet=True)
@@ -297,14 +304,17 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", help="run on this physics backend instead of params.yaml's (Snakemake only)")
     ap.add_argument("--experiment", help="an experiment file merged before the smoke values, e.g. config/walk.yaml "
                                          "(Snakemake only)")
+    ap.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="top-level values over both, as snakemake --config takes them (Snakemake only)")
     args = ap.parse_args(argv)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="smoke-"))
     timings = {}
     try:
-        if (args.backend or args.experiment) and args.tool != "snakemake":
-            raise SystemExit("smoke: --backend and --experiment go with --tool snakemake")
+        if (args.backend or args.experiment or args.config) and args.tool != "snakemake":
+            raise SystemExit("smoke: --backend, --experiment and --config go with --tool snakemake")
         if args.tool in ("both", "snakemake"):
-            timings.update(smoke_snakemake(copy_project(base / "snakemake"), args.cores, args.backend, args.experiment))
+            timings.update(smoke_snakemake(copy_project(base / "snakemake"), args.cores, args.backend, args.experiment,
+                                           args.config))
         if args.tool in ("both", "dvc"):
             timings.update(smoke_dvc(copy_project(base / "dvc")))
     finally:

@@ -1,0 +1,41 @@
+"""Where an artifact came from: the commit, the library versions, the reward code's fingerprint."""
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARIES = ("torch", "mujoco", "gymnasium", "stable-baselines3", "numpy", "pandas", "pyarrow")
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=ROOT)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=ROOT).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "missing"
+    return out
+
+def reward_fingerprint(task: str, reward: str) -> str:
+    """sha256 of a reward version's code: its module and its task's shared terms (a version imports
+    no other project code: pipeline/dag/registry.py refuses it)."""
+    from envs import rewards
+    rewards.module_path(task, reward)           # an unknown version raises, naming the valid ones
+    digest = hashlib.sha256()
+    for rel in sorted([f"envs/rewards/{task}/__init__.py", f"envs/rewards/{task}/{reward}.py"]):
+        digest.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes())
+    return digest.hexdigest()
