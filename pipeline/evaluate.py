@@ -10,8 +10,10 @@ Writes:
   --out      Parquet, one row per (algo, seed, checkpoint step, episode): return, episode_len,
              success_once, success_at_end, terminated, the task's metrics (lift: max_cube_z,
              grasp_steps; walk: mean_forward_vel, distance_x, mean_base_height) and reward/<component> sums
-  --metrics  JSON headline numbers of the final checkpoints (for dvc metrics / exp show), the
-             training-time numbers of the same policies (to check they agree), and the training
+  --metrics  JSON headline numbers of the final checkpoints (for dvc metrics / exp show): per seed
+             the success rate with its successes, episodes and 95% Wilson interval, across seeds n,
+             mean, std, min, max and from 5 seeds the named 95% interval (pipeline/run/stats.py);
+             the training-time numbers of the same policies (to check they agree), and the training
              episodes summarised per chunk between checkpoints (devlog 002's per-chunk table)
   --curve    TSV learning curve: per checkpoint step, mean return, success rate and task metrics
   --provenance  JSON: task, reward + fingerprint, seeds, params, versions, commit, wall times
@@ -156,20 +158,24 @@ def headline(df: pd.DataFrame, names: list[str]) -> dict:
 
 
 SEED_KEYS = ("success_rate", "mean_return", "success_at_end_rate", "terminated_rate")
+RATES = ("success_rate", "success_at_end_rate", "terminated_rate")     # bounded by [0, 1]
 
 
 def per_seed(df: pd.DataFrame, names: list[str]) -> tuple[dict, dict]:
-    """Each seed's final checkpoint summarised over its evaluation episodes, then each number
-    across seeds (pipeline/run/stats.py: mean, std, 95% bootstrap interval, IQM from 5 seeds)."""
+    """Each seed's final checkpoint summarised over its evaluation episodes (the success rate with
+    its successes, episodes and 95% Wilson interval), then each number across seeds
+    (pipeline/run/stats.py: n, mean, std, min, max; from 5 seeds the 95% t-interval; IQM from 4)."""
     seeds = {}
     for seed, part in df.groupby("seed"):
         final = part[part.step == part.step.max()]
-        seeds[str(int(seed))] = {"final_step": int(final.step.max()), "success_rate": float(final.success_once.mean()),
+        seeds[str(int(seed))] = {"final_step": int(final.step.max()),
+                                 **stats.rate(int(final.success_once.sum()), len(final)),
                                  "mean_return": float(final["return"].mean()),
                                  "success_at_end_rate": float(final.success_at_end.mean()),
                                  "terminated_rate": float(final.terminated.mean()),
                                  **{k: float(final[k].mean()) for k in names}}
-    across = {k: stats.across_seeds([s[k] for s in seeds.values()]) for k in (*SEED_KEYS, *names)}
+    across = {k: stats.across_seeds([s[k] for s in seeds.values()], bounds=(0.0, 1.0) if k in RATES else None)
+              for k in (*SEED_KEYS, *names)}
     return seeds, across
 
 

@@ -49,6 +49,10 @@ def test_evaluate_rows_and_metrics(ppo_run, tmp_path):
     assert len(df) == 3 * 2      # every checkpoint x every episode
     assert list(df.columns[:4]) == ["algo", "seed", "step", "episode"]
     m = json.loads((tmp_path / "e.json").read_text())
+    seed0 = m["per_seed"]["0"]
+    assert seed0["episodes"] == 2 and seed0["successes"] == round(2 * seed0["success_rate"])
+    assert seed0["success_low"] <= seed0["success_rate"] <= seed0["success_high"]
+    assert m["across_seeds"]["success_rate"]["n"] == 1 and m["across_seeds"]["success_rate"]["ci_low"] is None
     assert {"mean_return", "std_return", "success_rate", "max_cube_z", "grasp_steps", "terminated_rate"} <= set(m)
     assert m["task_metrics"] == ["max_cube_z", "grasp_steps"]
     assert [c["chunk"] for c in m["train_chunks"]["0"]] == list(range(1, len(m["train_chunks"]["0"]) + 1))
