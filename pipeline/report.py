@@ -56,6 +56,12 @@ STATISTICS = (
     f"{stats.MIN_SEEDS_IQM} seeds, where it trims.")
 
 
+def evaluation_line(ev: dict) -> str:
+    """How the policies were evaluated: episodes at the final checkpoint and the others, reset seeds."""
+    return (f"{ev['final_episodes']} episodes at each seed's final checkpoint, {ev['episodes']} at the others, "
+            f"{'deterministic' if ev['deterministic'] else 'stochastic'}, episode i reset with seed {ev['seed']} + i")
+
+
 def evaluation_block(m: dict) -> str:
     """The devlogs' evaluation block, number for number."""
     task = m["provenance"]["task"]
@@ -220,9 +226,7 @@ def main(argv=None) -> int:
            f"| Backend | {sanity.get('backend', '?')} |", f"| Algorithms | {', '.join(metrics)} |",
            f"| Seeds | {', '.join(map(str, first['seeds']))} |",
            f"| Observations | {'; '.join(f'{a}: {observations(m)}' for a, m in metrics.items())} |",
-           f"| Evaluation | {first['evaluation']['episodes']} episodes per checkpoint, "
-           f"{'deterministic' if first['evaluation']['deterministic'] else 'stochastic'}, seeds from "
-           f"{first['evaluation']['seed']} |"]
+           f"| Evaluation | {evaluation_line(first['evaluation'])} |"]
     md += [f"| env.{k} | {settings.format_value(v)} |" for k, v in sorted(first["env"].items())]
     md.append("")
     keys = sorted({k for m in metrics.values() for k in m["provenance"]["hparams"]})

@@ -57,7 +57,7 @@ def write_inputs(root, reward, train_len, train_return, seeds=(0,), final=(850.0
             "trained_env": {"max_episode_steps": 300, "domain_randomization": True, "obs_mode": "state"},
             "train_wall_s": {str(s): 1200.0 for s in seeds},
             "train_env_steps_per_s": {str(s): 83.3 for s in seeds}, "eval_wall_s": 12.0,
-            "evaluation": {"episodes": 2, "deterministic": True, "seed": 1000}}
+            "evaluation": {"episodes": 2, "final_episodes": 2, "deterministic": True, "seed": 1000}}
     (ev / f"{algo}_provenance.json").write_text(json.dumps(prov))
     (vid / f"{algo}.mp4").write_bytes(b"")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(vid / f"{algo}.png")
@@ -121,6 +121,8 @@ def test_summary_gives_each_seed_and_the_spread_across_seeds(tmp_path):
     assert "| 1 of 3 seeds |" in text, "solved (>= 80%) on one seed of three"
     assert "95% Wilson score interval" in text and "range (lowest-highest), which is no confidence interval" in text
     assert "bootstrap" not in text
+    assert ("| Evaluation | 2 episodes at each seed's final checkpoint, 2 at the others, deterministic, "
+            "episode i reset with seed 1000 + i |") in text
 
 
 def test_summary_from_five_seeds_names_its_interval(tmp_path):
