@@ -2,19 +2,27 @@
 
     python -m pipeline.evaluate --task lift --reward v19 --algo ppo --runs data/runs/lift_v19_mujoco/ppo/seed0 \
         --out data/eval/lift_v19_mujoco/ppo.parquet --metrics data/eval/lift_v19_mujoco/ppo.json \
-        --curve data/eval/lift_v19_mujoco/ppo_curve.tsv --env.max_episode_steps 200 ... --evaluation.episodes 20 ...
+        --curve data/eval/lift_v19_mujoco/ppo_curve.tsv --env.max_episode_steps 200 ... --evaluation.episodes 20 \
+        --evaluation.final_episodes 50 ...
 
 Each episode runs in its own clean single env reset with seed `evaluation.seed + i`, so every
-checkpoint sees the same cube positions and no episode is ever cut short or reset half-way.
+checkpoint sees the same cube positions and no episode is ever cut short or reset half-way. Each
+seed's final checkpoint, whose success rate is the reported one, runs `evaluation.final_episodes`
+episodes (at 50 a rate's standard error is 6-7 points, at 20 it is 9-11), the others
+`evaluation.episodes`; episode i is reset with seed + i at every checkpoint.
 Writes:
-  --out      Parquet, one row per (algo, seed, checkpoint step, episode): return, episode_len,
-             success_once, success_at_end, terminated, the task's metrics (lift: max_cube_z,
-             grasp_steps; walk: mean_forward_vel, distance_x, mean_base_height) and reward/<component> sums
-  --metrics  JSON headline numbers of the final checkpoints (for dvc metrics / exp show), the
-             training-time numbers of the same policies (to check they agree), and the training
+  --out      Parquet, one row per (algo, seed, checkpoint step, episode): reset_seed (the seed the
+             episode's env was reset with), return, episode_len, success_once, success_at_end,
+             terminated, the task's metrics (lift: max_cube_z, grasp_steps; walk: mean_forward_vel,
+             distance_x, mean_base_height) and reward/<component> sums
+  --metrics  JSON headline numbers of the final checkpoints (for dvc metrics / exp show): per seed
+             the success rate with its successes, episodes and 95% Wilson interval, across seeds n,
+             mean, std, min, max and from 5 seeds the named 95% interval (pipeline/run/stats.py);
+             the training-time numbers of the same policies (to check they agree), and the training
              episodes summarised per chunk between checkpoints (devlog 002's per-chunk table)
   --curve    TSV learning curve: per checkpoint step, mean return, success rate and task metrics
-  --provenance  JSON: task, reward + fingerprint, seeds, params, versions, commit, wall times
+  --provenance  JSON: task, reward + fingerprint, seeds, params, versions, commit, wall times, and
+             the reset seeds the final and the other checkpoints were evaluated on
 A checkpoint trained for another task, reward version or reward code is refused, not evaluated.
 Every algorithm goes through the same loop (algos.load_policy(...).act(obs)); each is evaluated on
 the env it trained on (HER: goal observations; DrQ-v2: its stack of wrist-camera frames).
@@ -61,14 +69,15 @@ def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
         checkpoints.check_checkpoint(meta, path, args.task, args.reward, {k: env_cfg[k] for k in checkpoints.OBS_KEYS})
     env = make_env(args.task, args.reward, **bases.with_trained_base(env_cfg, run_dir, args.task, args.reward))
     rows = []
-    for path, meta in found:
+    for k, (path, meta) in enumerate(found):
         policy = algos.load_policy(args.algo, path, ev["deterministic"], meta["global_step"])
-        for i in range(ev["episodes"]):
+        episodes = ev["final_episodes"] if k == len(found) - 1 else ev["episodes"]
+        for i in range(episodes):
             stats = run_episode(policy, env, ev["seed"] + i)
             rows.append({"algo": args.algo, "seed": meta["seed"], "step": meta["global_step"], "episode": i,
-                         **stats})
+                         "reset_seed": ev["seed"] + i, **stats})
         print(f"{args.algo} seed{meta['seed']} step {meta['global_step']}: "
-              f"success {np.mean([r['success_once'] for r in rows[-ev['episodes']:]]):.0%}")
+              f"success {np.mean([r['success_once'] for r in rows[-episodes:]]):.0%} over {episodes} episodes")
     env.close()
     return rows
 
@@ -156,21 +165,32 @@ def headline(df: pd.DataFrame, names: list[str]) -> dict:
 
 
 SEED_KEYS = ("success_rate", "mean_return", "success_at_end_rate", "terminated_rate")
+RATES = ("success_rate", "success_at_end_rate", "terminated_rate")     # bounded by [0, 1]
 
 
 def per_seed(df: pd.DataFrame, names: list[str]) -> tuple[dict, dict]:
-    """Each seed's final checkpoint summarised over its evaluation episodes, then each number
-    across seeds (pipeline/run/stats.py: mean, std, 95% bootstrap interval, IQM from 5 seeds)."""
+    """Each seed's final checkpoint summarised over its evaluation episodes (the success rate with
+    its successes, episodes and 95% Wilson interval), then each number across seeds
+    (pipeline/run/stats.py: n, mean, std, min, max; from 5 seeds the 95% t-interval; IQM from 4)."""
     seeds = {}
     for seed, part in df.groupby("seed"):
         final = part[part.step == part.step.max()]
-        seeds[str(int(seed))] = {"final_step": int(final.step.max()), "success_rate": float(final.success_once.mean()),
+        seeds[str(int(seed))] = {"final_step": int(final.step.max()),
+                                 **stats.rate(int(final.success_once.sum()), len(final)),
                                  "mean_return": float(final["return"].mean()),
                                  "success_at_end_rate": float(final.success_at_end.mean()),
                                  "terminated_rate": float(final.terminated.mean()),
                                  **{k: float(final[k].mean()) for k in names}}
-    across = {k: stats.across_seeds([s[k] for s in seeds.values()]) for k in (*SEED_KEYS, *names)}
+    across = {k: stats.across_seeds([s[k] for s in seeds.values()], bounds=(0.0, 1.0) if k in RATES else None)
+              for k in (*SEED_KEYS, *names)}
     return seeds, across
+
+
+def reset_seeds(df: pd.DataFrame) -> dict:
+    """The reset seeds the final checkpoints and the others were evaluated on, as recorded."""
+    last = df.step == df.groupby("seed").step.transform("max")
+    return {"final_checkpoint": sorted(int(s) for s in df[last].reset_seed.unique()),
+            "other_checkpoints": sorted(int(s) for s in df[~last].reset_seed.unique())}
 
 
 def curve(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -216,7 +236,7 @@ def main(argv=None) -> int:
         "trained_env": first.get("trained_env") or {**first["env"], "obs_mode": first["obs_mode"]},
         "train_wall_s": {str(r["seed"]): r["wall_s"] for r in runs.values()},
         "train_env_steps_per_s": {str(r["seed"]): r["env_steps_per_s"] for r in runs.values()},
-        "eval_wall_s": round(time.time() - started, 1), "evaluation": ev}
+        "eval_wall_s": round(time.time() - started, 1), "evaluation": ev, "eval_reset_seeds": reset_seeds(df)}
     files.write_json(args.provenance, provenance)
     files.write_json(args.metrics, metrics)
     print(f"{args.algo}: success {metrics['success_rate']:.0%}, return {metrics['mean_return']:.2f} "

@@ -11,7 +11,8 @@ lift, forward velocity and distance for walk), a training-vs-evaluation consiste
 per-checkpoint table with improvement over the first checkpoint and the training episodes per
 chunk (devlog 002's table); learning curves (mean across seeds, with a band of one standard
 deviation); videos and stills; the sanity figures; provenance. Every number a seed gives is shown per
-seed and across seeds (mean +/- std, 95% bootstrap interval; pipeline/run/stats.py). It reads its
+seed (a success rate with its successes/episodes and 95% Wilson interval) and across seeds (n, mean,
+and the range below 5 seeds or the 95% t-interval from 5; pipeline/run/stats.py). It reads its
 declared inputs only: other reward versions are compared by reports/{task}_compare.md.
 Nothing in it depends on when it was written: the same data gives the same bytes.
 """
@@ -44,6 +45,21 @@ def parse_args(argv=None):
     ap.add_argument("--figures", required=True)
     cli.add_block_args(ap, "report")
     return ap.parse_args(argv)
+
+
+STATISTICS = (
+    "Success per seed: its rate over the final checkpoint's evaluation episodes (successes/episodes, "
+    "95% Wilson score interval). Across seeds, the seed is the unit: n seeds, the mean over seeds, and "
+    f"below {stats.MIN_SEEDS_INTERVAL} seeds their range (lowest-highest), which is no confidence interval "
+    f"(the range of 3 seeds holds the true mean about 70-85% of the time); from {stats.MIN_SEEDS_INTERVAL} "
+    "seeds the 95% t-interval of the mean over seeds (Student's t); the interquartile mean from "
+    f"{stats.MIN_SEEDS_IQM} seeds, where it trims.")
+
+
+def evaluation_line(ev: dict) -> str:
+    """How the policies were evaluated: episodes at the final checkpoint and the others, reset seeds."""
+    return (f"{ev['final_episodes']} episodes at each seed's final checkpoint, {ev['episodes']} at the others, "
+            f"{'deterministic' if ev['deterministic'] else 'stochastic'}, episode i reset with seed {ev['seed']} + i")
 
 
 def evaluation_block(m: dict) -> str:
@@ -189,9 +205,7 @@ def main(argv=None) -> int:
 
     # --- summary -----------------------------------------------------------------------------
     names = list(dict.fromkeys(k for m in metrics.values() for k in m["task_metrics"]))   # each algorithm's, in order
-    md += ["## Summary", "", "Final checkpoint of each seed. Across seeds: mean +/- std [95% bootstrap interval "
-           "of the mean over seeds]" + (", and the interquartile mean" if len(first["seeds"]) >= stats.MIN_SEEDS_IQM
-                                         else "") + "; one seed gives no interval.", "",
+    md += ["## Summary", "", "Final checkpoint of each seed. " + STATISTICS, "",
            "| Algorithm | Steps | Success per seed | Success across seeds | Mean Reward across seeds | "
            + " | ".join(label_of(args.task, k)[0] for k in names) + " | Solved |",
            "|---|---:|---|---|---|" + "---|" * len(names) + "---|"]
@@ -200,7 +214,7 @@ def main(argv=None) -> int:
         ok, n = stats.solved({s: v["success_rate"] for s, v in per.items()}, opts["success_threshold"])
         a = m["across_seeds"]
         md.append(f"| {algo} | {m['final_step']} | "
-                  + ", ".join(f"{s}: {v['success_rate']:.0%}" for s, v in sorted(per.items(), key=lambda kv: int(kv[0])))
+                  + ", ".join(f"{s}: {stats.fmt_rate(v)}" for s, v in sorted(per.items(), key=lambda kv: int(kv[0])))
                   + f" | {stats.fmt(a['success_rate'], '{:.0%}')} | {stats.fmt(a['mean_return'])} | "
                   + "".join(f"{stats.fmt(a.get(k), label_of(args.task, k)[1])} | " for k in names)
                   + f"{ok} of {n} seeds |")
@@ -212,9 +226,7 @@ def main(argv=None) -> int:
            f"| Backend | {sanity.get('backend', '?')} |", f"| Algorithms | {', '.join(metrics)} |",
            f"| Seeds | {', '.join(map(str, first['seeds']))} |",
            f"| Observations | {'; '.join(f'{a}: {observations(m)}' for a, m in metrics.items())} |",
-           f"| Evaluation | {first['evaluation']['episodes']} episodes per checkpoint, "
-           f"{'deterministic' if first['evaluation']['deterministic'] else 'stochastic'}, seeds from "
-           f"{first['evaluation']['seed']} |"]
+           f"| Evaluation | {evaluation_line(first['evaluation'])} |"]
     md += [f"| env.{k} | {settings.format_value(v)} |" for k, v in sorted(first["env"].items())]
     md.append("")
     keys = sorted({k for m in metrics.values() for k in m["provenance"]["hparams"]})

@@ -36,8 +36,8 @@ def test_checkpoints_carry_provenance(ppo_run):
     assert (ppo_run / "tb").is_dir()
 
 
-def eval_args(run, tmp, reward="v19", episodes=2, algo="ppo"):
-    p = cfg.merge(PARAMS, {"evaluation": {"episodes": episodes}})
+def eval_args(run, tmp, reward="v19", episodes=2, algo="ppo", final_episodes=3):
+    p = cfg.merge(PARAMS, {"evaluation": {"episodes": episodes, "final_episodes": final_episodes}})
     return ["--task", "lift", "--reward", reward, "--algo", algo, "--runs", run, "--out", tmp / "e.parquet",
             "--metrics", tmp / "e.json", "--curve", tmp / "e.tsv", "--provenance", tmp / "p.json",
             *shlex.split(flags(STAGES["evaluate"], p))]
@@ -46,9 +46,15 @@ def eval_args(run, tmp, reward="v19", episodes=2, algo="ppo"):
 def test_evaluate_rows_and_metrics(ppo_run, tmp_path):
     stage("evaluate", *eval_args(ppo_run, tmp_path))
     df = pd.read_parquet(tmp_path / "e.parquet")
-    assert len(df) == 3 * 2      # every checkpoint x every episode
-    assert list(df.columns[:4]) == ["algo", "seed", "step", "episode"]
+    assert len(df) == 2 * 2 + 3      # 2 episodes at the first two checkpoints, final_episodes at the last
+    assert list(df.columns[:5]) == ["algo", "seed", "step", "episode", "reset_seed"]
+    assert list(df[df.step == PPO_TOTAL].reset_seed) == [1000, 1001, 1002], "episode i reset with seed + i"
+    assert list(df[df.step == 0].reset_seed) == [1000, 1001]
     m = json.loads((tmp_path / "e.json").read_text())
+    seed0 = m["per_seed"]["0"]
+    assert seed0["episodes"] == 3 and seed0["successes"] == round(3 * seed0["success_rate"])
+    assert seed0["success_low"] <= seed0["success_rate"] <= seed0["success_high"]
+    assert m["across_seeds"]["success_rate"]["n"] == 1 and m["across_seeds"]["success_rate"]["ci_low"] is None
     assert {"mean_return", "std_return", "success_rate", "max_cube_z", "grasp_steps", "terminated_rate"} <= set(m)
     assert m["task_metrics"] == ["max_cube_z", "grasp_steps"]
     assert [c["chunk"] for c in m["train_chunks"]["0"]] == list(range(1, len(m["train_chunks"]["0"]) + 1))
@@ -57,6 +63,8 @@ def test_evaluate_rows_and_metrics(ppo_run, tmp_path):
     assert list(curve.step) == [0, 256, 512]
     prov = json.loads((tmp_path / "p.json").read_text())
     assert prov["git_commits"] == {"0": prov["git_commit"]}, "the commit each seed trained at"
+    assert prov["eval_reset_seeds"] == {"final_checkpoint": [1000, 1001, 1002], "other_checkpoints": [1000, 1001]}
+    assert prov["evaluation"]["final_episodes"] == 3
 
 
 def test_evaluate_refuses_other_reward(ppo_run, tmp_path):
@@ -140,7 +148,7 @@ def test_drqv2_checkpoints_carry_provenance(drqv2_run):
 def test_drqv2_evaluate_and_render(drqv2_run, tmp_path):
     stage("evaluate", *eval_args(drqv2_run, tmp_path, algo="drqv2"))
     df = pd.read_parquet(tmp_path / "e.parquet")
-    assert len(df) == 3 * 2 and (df.algo == "drqv2").all() and sorted(set(df.step)) == [0, 128, 256]
+    assert len(df) == 2 * 2 + 3 and (df.algo == "drqv2").all() and sorted(set(df.step)) == [0, 128, 256]
     assert {"return", "episode_len", "success_once", "success_at_end", "max_cube_z", "grasp_steps"} <= set(df.columns)
     assert json.loads((tmp_path / "e.json").read_text())["final_step"] == 256
     out = [tmp_path / n for n in ("v.mp4", "s.png", "still.png", "r.json")]

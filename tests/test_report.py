@@ -57,7 +57,7 @@ def write_inputs(root, reward, train_len, train_return, seeds=(0,), final=(850.0
             "trained_env": {"max_episode_steps": 300, "domain_randomization": True, "obs_mode": "state"},
             "train_wall_s": {str(s): 1200.0 for s in seeds},
             "train_env_steps_per_s": {str(s): 83.3 for s in seeds}, "eval_wall_s": 12.0,
-            "evaluation": {"episodes": 2, "deterministic": True, "seed": 1000}}
+            "evaluation": {"episodes": 2, "final_episodes": 2, "deterministic": True, "seed": 1000}}
     (ev / f"{algo}_provenance.json").write_text(json.dumps(prov))
     (vid / f"{algo}.mp4").write_bytes(b"")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(vid / f"{algo}.png")
@@ -114,10 +114,26 @@ def test_summary_gives_each_seed_and_the_spread_across_seeds(tmp_path):
     args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0, seeds=(0, 1, 2),
                         final=(600.0, 900.0))
     text = report(args, tmp_path)
-    # seed k's final returns are 600 - 100k and 900 - 100k: success (> 500) 100%, 50%, 50%
-    assert "| ppo | 100000 | 0: 100%, 1: 50%, 2: 50% | 67% +/- 29%" in text
+    # seed k's final returns are 600 - 100k and 900 - 100k: success (> 500) 100%, 50%, 50%, each of
+    # 2 episodes with its 95% Wilson interval; 3 seeds: n, mean and the range, no interval
+    assert ("| ppo | 100000 | 0: 100% (2/2, 34-100%), 1: 50% (1/2, 9-91%), 2: 50% (1/2, 9-91%) | "
+            "n = 3 seeds, mean 67%, range 50-100% | n = 3 seeds, mean 650.00, range 550.00 to 750.00 |") in text
     assert "| 1 of 3 seeds |" in text, "solved (>= 80%) on one seed of three"
-    assert "Mean Reward across seeds" in text and "650.00 +/- 100.00 [" in text
+    assert "95% Wilson score interval" in text and "range (lowest-highest), which is no confidence interval" in text
+    assert "bootstrap" not in text
+    assert ("| Evaluation | 2 episodes at each seed's final checkpoint, 2 at the others, deterministic, "
+            "episode i reset with seed 1000 + i |") in text
+
+
+def test_summary_from_five_seeds_names_its_interval(tmp_path):
+    args = write_inputs(tmp_path, "v19", train_len=300.0, train_return=840.0, seeds=(0, 1, 2, 3, 4),
+                        final=(600.0, 900.0))
+    text = report(args, tmp_path)
+    # final returns 750, 650, 550, 450, 350: mean 550, s 158.1, t(0.975, 4) s / sqrt 5 = 196.3; success
+    # 100%, 50%, 50%, 50%, 0%: mean 50%, s 35.4%, half-width 43.9% (clipped to [0, 1])
+    assert "| n = 5 seeds, mean 50%, 95% t-interval [6%, 94%], IQM 50% |" in text
+    assert "n = 5 seeds, mean 550.00, 95% t-interval [353.68, 746.32], IQM 550.00 |" in text
+    assert "Student's t" in text
 
 
 def test_a_checkpoint_only_some_seeds_have_is_marked_and_left_out_of_the_curve():
@@ -206,14 +222,34 @@ def compare(args, cwd):
     return (cwd / "reports" / "lift_compare.md").read_text()
 
 
-def test_compare_marks_a_change_only_where_intervals_do_not_overlap(tmp_path):
+def test_compare_gives_no_verdict_on_three_seeds(tmp_path):
+    """3 vs 3 seeds, one variant never succeeding and the other always: still too few seeds to tell
+    (the exact permutation test of a complete separation gives p = 0.10)."""
     write_inputs(tmp_path, "v11", 300.0, 840.0, seeds=(0, 1, 2), final=(100.0, 120.0))    # never succeeds
     write_inputs(tmp_path, "v19", 300.0, 840.0, seeds=(0, 1, 2), final=(900.0, 950.0))    # always succeeds
     text = compare(compare_args(tmp_path, ["v11", "v19"], 3), tmp_path)
     assert "| Metric | v11 | v19 | v19 vs v11 |" in text
-    assert "| Success Rate | 0% +/- 0% [0%, 0%] | 100% +/- 0% [100%, 100%] | **+100%** |" in text
-    assert "| v19/ppo/mujoco | 100% (925.0) | 100% (825.0) | 100% (725.0) | 3 of 3 seeds |" in text
+    assert ("| Success Rate | n = 3 seeds, mean 0%, range 0-0% | n = 3 seeds, mean 100%, range 100-100% | "
+            "+100% (too few seeds to tell) |") in text
+    assert "**3 seeds in the smallest variant, fewer than 5" in text
+    assert "| v19/ppo/mujoco | 100% (2/2, 34-100%); 925.0 | 100% (2/2, 34-100%); 825.0 | " \
+           "100% (2/2, 34-100%); 725.0 | 3 of 3 seeds |" in text
+    assert "intervals overlap" not in text and "bootstrap" not in text
     assert compare(compare_args(tmp_path, ["v11", "v19"], 3), tmp_path) == text, "same data, same bytes"
+
+
+def test_compare_gives_the_probability_of_improvement_from_five_seeds(tmp_path):
+    seeds = (0, 1, 2, 3, 4)
+    write_inputs(tmp_path, "v11", 300.0, 840.0, seeds=seeds, final=(100.0, 120.0))    # never succeeds
+    write_inputs(tmp_path, "v19", 300.0, 840.0, seeds=seeds, final=(900.0, 950.0))    # always succeeds
+    text = compare(compare_args(tmp_path, ["v11", "v19"], 5), tmp_path)
+    # success: v19 seeds 100% but seed 4 (its returns 500 and 550: 50%), v11 0%; every v19 seed above
+    # every v11 seed: P(higher) 1, exact two-sided p = 2 / C(10, 5) = 2/252
+    assert "| **+90%**; P(higher) 1.00; p = 0.008 |" in text
+    # mean reward: v19 seeds 925 - 100k, v11 seeds 110 - 100k: the same spread, +815
+    assert "| **+815.00**; P(higher) 1.00; p = 0.008 |" in text
+    assert "fewer than 5" not in text and "(too few seeds to tell)" not in text
+    assert "probability that a seed of the variant scores higher" in text and "permutation test" in text
 
 
 def test_compare_pairs_sets_reward_and_algorithm_per_column(tmp_path):
@@ -224,7 +260,8 @@ def test_compare_pairs_sets_reward_and_algorithm_per_column(tmp_path):
     text = compare(compare_args(tmp_path, ["v11", "v19"], 3, pairs=["v11/sac", "v19/ppo"]), tmp_path)
     assert text.startswith("# lift: v11/sac, v19/ppo x mujoco")
     assert "| Metric | v11/sac | v19/ppo | v19/ppo vs v11/sac |" in text
-    assert "| Success Rate | 0% +/- 0% [0%, 0%] | 100% +/- 0% [100%, 100%] | **+100%** |" in text
+    assert "| Success Rate | n = 3 seeds, mean 0%, range 0-0% | n = 3 seeds, mean 100%, range 100-100% | " \
+           "+100% (too few seeds to tell) |" in text
     assert "| v11/sac/mujoco | 0% (" in text and "v19/sac" not in text and "v11/ppo" not in text
     bad = compare_args(tmp_path, ["v11", "v19"], 3, pairs=["v11/sac", "v19/ppo"])
     bad[bad.index("--compare.pairs") + 1] = "v19/ppo,v11/sac"           # inputs no longer in the pairs' order
@@ -237,7 +274,7 @@ def test_compare_says_when_one_seed_cannot_tell(tmp_path):
     write_inputs(tmp_path, "v11", 300.0, 840.0, final=(100.0, 120.0))
     write_inputs(tmp_path, "v19", 300.0, 840.0, final=(900.0, 950.0))
     text = compare(compare_args(tmp_path, ["v11", "v19"], 1), tmp_path)
-    assert "**One seed: no interval" in text
+    assert "**1 seed in the smallest variant, fewer than 5: no difference below can be told apart" in text
     assert "+100% (too few seeds to tell)" in text
 
 
@@ -267,3 +304,17 @@ def test_compare_of_one_reward_version_tables_the_algorithms_only(tmp_path):
     text = compare(args, tmp_path)
     assert "## Reward versions" not in text and "## Algorithms" in text
     assert "| Metric | sac | ppo | ppo vs sac |" in text
+
+
+def test_dvc_headline_gives_per_seed_intervals_and_an_interval_only_from_five_seeds(tmp_path):
+    from pipeline.dag import headline
+    write_inputs(tmp_path, "v19", 300.0, 840.0, seeds=(0, 1, 2), final=(600.0, 900.0))
+    h = headline.summary(json.loads((tmp_path / "data/eval/lift_v19_mujoco/ppo.json").read_text()))
+    assert h["seeds"] == 3 and (h["success_rate_seed_min"], h["success_rate_seed_max"]) == (0.5, 1.0)
+    assert "success_rate_ci_low" not in h, "below 5 seeds the range, no interval"
+    assert h["per_seed"]["seed1"]["successes"] == 1 and h["per_seed"]["seed1"]["episodes"] == 2
+    assert round(h["per_seed"]["seed1"]["success_low"], 4) == 0.0945       # Wilson, 1 of 2
+    write_inputs(tmp_path, "v19", 300.0, 840.0, seeds=(0, 1, 2, 3, 4), final=(600.0, 900.0))
+    h = headline.summary(json.loads((tmp_path / "data/eval/lift_v19_mujoco/ppo.json").read_text()))
+    assert h["seeds"] == 5 and h["success_rate_ci_method"] == "95% t-interval"
+    assert h["success_rate_ci_low"] < h["success_rate_seed_mean"] < h["success_rate_ci_high"]

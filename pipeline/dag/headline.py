@@ -28,15 +28,21 @@ def parse_args(argv=None):
 
 
 def summary(m: dict) -> dict:
-    """Pooled over the final checkpoints' episodes as the devlogs give them, and across seeds."""
+    """Pooled over the final checkpoints' episodes as the devlogs give them; per seed the success
+    rate with its episodes and 95% Wilson interval; across seeds n, mean, std, min and max, and from
+    5 seeds the 95% interval of the mean with its method (pipeline/run/stats.py). Below 5 seeds
+    there is no interval key: min and max are the range."""
     a = m["across_seeds"]
     out = {"success_rate": m["success_rate"], "mean_return": m["mean_return"], "final_step": m["final_step"],
            "seeds": a["success_rate"]["n"],
-           **{f"{k}_seed_mean": a[k]["mean"] for k in ("success_rate", "mean_return")},
-           **{f"{k}_seed_std": a[k]["std"] for k in ("success_rate", "mean_return")},
+           **{f"{k}_seed_{x}": a[k][x] for k in ("success_rate", "mean_return") for x in ("mean", "std", "min", "max")},
+           "per_seed": {f"seed{s}": {k: v[k] for k in ("success_rate", "successes", "episodes", "success_low",
+                                                       "success_high")}
+                        for s, v in sorted(m["per_seed"].items(), key=lambda kv: int(kv[0]))},
            **{k: m[k] for k in m["task_metrics"]}}
     if a["success_rate"]["ci_low"] is not None:
-        out["success_rate_ci_low"], out["success_rate_ci_high"] = a["success_rate"]["ci_low"], a["success_rate"]["ci_high"]
+        out.update(success_rate_ci_low=a["success_rate"]["ci_low"], success_rate_ci_high=a["success_rate"]["ci_high"],
+                   success_rate_ci_method=a["success_rate"]["ci_method"])
     return out
 
 

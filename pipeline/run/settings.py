@@ -29,7 +29,9 @@ BLOCKS: dict[str, dict[str, Field]] = {
     "env": ENV,
     "sanity": {"episodes": count(default=5, doc="scripted-controller episodes the sanity stage runs"),
                "seed": count(0, default=0, doc="seed of the sanity stage's episodes")},
-    "evaluation": {"episodes": count(default=20, doc="evaluation episodes per checkpoint and seed"),
+    "evaluation": {"episodes": count(default=20, doc="evaluation episodes per seed at every checkpoint but the final"),
+                   "final_episodes": count(default=50, doc="evaluation episodes of each seed's final checkpoint, "
+                                           "whose success rate is reported (its standard error: 6-7 points at 50, 9-11 at 20)"),
                    "deterministic": Field("bool", default=True, doc="act with the policy's mean, not a sample"),
                    "seed": count(0, default=1000, doc="episode i of every checkpoint is reset with seed + i")},
     "render": {"fps": count(default=25, doc="frames per second of the video"),
