@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.run import bases, checkpoints, cli, files, settings, stats
+from pipeline.run import bases, checkpoints, cli, files, provenance, settings, stats
 
 
 def parse_args(argv=None):
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
     stages = {str(r["seed"]): curriculum_steps(d) for d, r in runs.items()}
     if any(stages.values()):
         metrics["curriculum"] = stages
-    provenance = {
+    prov = {
         "task": args.task, "reward": args.reward, "reward_fingerprint": first["reward_fingerprint"],
         "algo": args.algo, "seeds": sorted(metas), "git_commit": first["git_commit"],
         "git_commits": {str(s): m["git_commit"] for s, m in sorted(metas.items())},
@@ -236,8 +236,11 @@ def main(argv=None) -> int:
         "trained_env": first.get("trained_env") or {**first["env"], "obs_mode": first["obs_mode"]},
         "train_wall_s": {str(r["seed"]): r["wall_s"] for r in runs.values()},
         "train_env_steps_per_s": {str(r["seed"]): r["env_steps_per_s"] for r in runs.values()},
-        "eval_wall_s": round(time.time() - started, 1), "evaluation": ev, "eval_reset_seeds": reset_seeds(df)}
-    files.write_json(args.provenance, provenance)
+        "eval_wall_s": round(time.time() - started, 1), "evaluation": ev, "eval_reset_seeds": reset_seeds(df),
+        # the code of every seed's training and of this evaluation (the results page's stale mark)
+        "code_sha256": {**{f: h for m in metas.values() for f, h in m.get("code_sha256", {}).items()},
+                        **provenance.loaded_code()}}
+    files.write_json(args.provenance, prov)
     files.write_json(args.metrics, metrics)
     print(f"{args.algo}: success {metrics['success_rate']:.0%}, return {metrics['mean_return']:.2f} "
           f"+/- {metrics['std_return']:.2f} at step {metrics['final_step']}")

@@ -30,6 +30,20 @@ def versions() -> dict:
             out[lib] = "missing"
     return out
 
+def loaded_code() -> dict[str, str]:
+    """{file: sha256} of every project module this process has loaded: the code that made what it
+    writes (the results page marks a result stale when one of these files changes)."""
+    import sys
+    out = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name.split(".")[0] in ("pipeline", "envs", "algos") and path:
+            path = Path(path).resolve()
+            if path.is_relative_to(ROOT):
+                out[str(path.relative_to(ROOT))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return dict(sorted(out.items()))
+
+
 def reward_fingerprint(task: str, reward: str) -> str:
     """sha256 of a reward version's code: its module and its task's shared terms (a version imports
     no other project code: pipeline/dag/registry.py refuses it)."""

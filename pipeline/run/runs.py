@@ -40,7 +40,8 @@ class Run:
                 "obs_mode": self.trained_env["obs_mode"], "trained_env": self.trained_env,
                 # This process's peak memory so far: growth from checkpoint to checkpoint is a leak.
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "versions": provenance.versions(), "git_commit": provenance.git_commit(), **extra}
+                "versions": provenance.versions(), "git_commit": provenance.git_commit(),
+                "code_sha256": provenance.loaded_code(), **extra}
 
     def write_log(self, episodes: list[dict]) -> None:
         """train_log.parquet: one row per finished training episode."""

@@ -185,6 +185,7 @@ def smoke_dvc(ws: Path) -> dict:
         raise SystemExit("smoke: a second dvc repro was not a no-op:\n" + out)
     sh(git + ["add", "-A"], ws, quiet=True)
     sh(git + ["commit", "-q", "-m", "smoke results"], ws, quiet=True)
+    remote = smoke_remote(ws, git)
     out = sh(["dvc", "exp", "run", "-S", "evaluation.episodes=3"], ws, quiet=True)
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
     if ran != ["evaluate-ppo", "evaluate-sac", "headline", "params", "report"]:
@@ -196,7 +197,38 @@ def smoke_dvc(ws: Path) -> dict:
     sh(["dvc", "plots", "show", "--out", "dvc_plots"], ws, quiet=True)
     if not (ws / "dvc_plots" / "index.html").exists():
         raise SystemExit("smoke: dvc plots show wrote no dvc_plots/index.html")
-    return {"dvc_full_s": round(full, 1), "dvc_noop_s": round(noop, 2), **smoke_scratch(ws), **smoke_dvc_grid(ws)}
+    return {"dvc_full_s": round(full, 1), "dvc_noop_s": round(noop, 2), **remote, **smoke_scratch(ws),
+            **smoke_dvc_grid(ws)}
+
+
+def smoke_remote(ws: Path, git: list[str]) -> dict:
+    """Results shared through a DVC remote (docs/pipeline.md, "Sharing results: a DVC remote"): the
+    workspace pushes to a local-directory remote set per site (.dvc/config.local, which git
+    ignores), a fresh git clone pulls, and has every output without training: `dvc status` is
+    clean, `dvc repro` runs nothing, and the report regenerated from the pulled data is the pushed
+    one byte for byte, figures included."""
+    t = time.time()
+    remote, clone = ws.parent / "dvc-remote", ws.parent / "dvc-clone"
+    sh(["dvc", "remote", "add", "-d", "--local", "shared", str(remote)], ws, quiet=True)
+    sh(["dvc", "push"], ws, quiet=True)
+    if sh(["git", "status", "--porcelain"], ws, quiet=True).strip():
+        raise SystemExit("smoke: a per-site DVC remote changed files git tracks")
+    sh(["git", "clone", "-q", str(ws), str(clone)], ws.parent)
+    sh(["dvc", "remote", "add", "-d", "--local", "shared", str(remote)], clone, quiet=True)
+    sh(["dvc", "pull"], clone, quiet=True)
+    if "Data and pipelines are up to date" not in sh(["dvc", "status"], clone, quiet=True):
+        raise SystemExit("smoke: after dvc pull, dvc status is not clean")
+    if "Running stage" in sh(["dvc", "repro"], clone, quiet=True):
+        raise SystemExit("smoke: after dvc pull, dvc repro ran stages")
+    out = sh(["dvc", "repro", "--force", "--single-item", "report"], clone, quiet=True)
+    if sum("Running stage" in line for line in out.splitlines()) != 1:
+        raise SystemExit(f"smoke: the forced report stage ran other stages:\n{out}")
+    pushed, pulled = (sorted((p.relative_to(w), p.read_bytes()) for p in (w / "reports").rglob("*") if p.is_file())
+                      for w in (ws, clone))
+    if pushed != pulled or sh(["git", "status", "--porcelain"], clone, quiet=True).strip():
+        raise SystemExit("smoke: the report regenerated from pulled data differs from the pushed one")
+    print(f"smoke: dvc push, a fresh clone's dvc pull: nothing retrained, reports/ identical ({len(pulled)} files)")
+    return {"dvc_remote_s": round(time.time() - t, 1)}
 
 
 def smoke_scratch(ws: Path) -> dict:

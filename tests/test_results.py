@@ -1,0 +1,66 @@
+"""The results page (docs/results/README.md) is generated from the committed results, and marks a
+result stale when the code it recorded has changed (pipeline/results.py)."""
+import hashlib
+import json
+
+import pytest
+
+from pipeline import results
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    """A project root with one code file and a results folder, which pipeline.results reads."""
+    (tmp_path / "algos").mkdir()
+    (tmp_path / "algos" / "ppo.py").write_text("LEARNING_RATE = 3e-4\n")
+    folder = tmp_path / "docs" / "results"
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    monkeypatch.setattr(results, "RESULTS", folder)
+    monkeypatch.setattr(results, "PAGE", folder / "README.md")
+    return tmp_path
+
+
+def write_result(tree, name, rates, success=0.9, episodes=50):
+    folder = tree / "docs" / "results" / name
+    (folder / "lift_v19_mujoco").mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps({"command": f"snakemake --cores 2 reports/lift_v19.md --configfile "
+                                                               f"config/{name}.yaml", "what": name, "success": success}))
+    code = {"algos/ppo.py": hashlib.sha256((tree / "algos" / "ppo.py").read_bytes()).hexdigest()}
+    per_seed = {str(s): {"success_rate": r, "successes": round(r * episodes), "episodes": episodes}
+                for s, r in enumerate(rates)}
+    prov = {"task": "lift", "reward": "v19", "algo": "ppo", "seeds": list(range(len(rates))),
+            "env": {"curriculum_stage": 1, "backend": "mujoco"}, "train_wall_s": {s: 600.0 for s in per_seed},
+            "code_sha256": code}
+    (folder / "lift_v19_mujoco" / "ppo_provenance.json").write_text(json.dumps(prov))
+    (folder / "lift_v19_mujoco" / "ppo.json").write_text(json.dumps({"per_seed": per_seed}))
+
+
+def test_a_row_per_result_with_seeds_target_and_a_current_mark(tree):
+    write_result(tree, "five", [0.9, 0.94, 0.96, 0.88, 1.0])
+    write_result(tree, "three", [0.7, 0.8, 0.96])
+    page = results.render()
+    five = next(line for line in page.splitlines() if line.startswith("| [five]"))
+    assert "| lift | 1 | v19 | ppo | 5 |" in five and "95% t-interval" in five and "| met |" in five
+    assert "0: 90% (45/50, " in five and five.endswith("| current |")
+    three = next(line for line in page.splitlines() if line.startswith("| [three]"))
+    assert "range 70-96%" in three and "| not met |" in three and "t-interval" not in three
+
+
+def test_a_code_change_marks_the_result_stale_naming_the_file(tree):
+    write_result(tree, "five", [0.9, 0.94, 0.96, 0.88, 1.0])
+    (tree / "algos" / "ppo.py").write_text("LEARNING_RATE = 1e-3\n")
+    assert "stale: `algos/ppo.py` changed" in results.render()
+
+
+def test_an_experiment_without_a_result_is_listed_with_its_command(tree):
+    folder = tree / "docs" / "results" / "later"
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps({"command": "snakemake --cores 2 reports/x.md", "what": "x"}))
+    page = results.render()
+    assert "## Experiments without a result on record" in page and "`snakemake --cores 2 reports/x.md`" in page
+
+
+def test_the_committed_page_is_the_generated_one():
+    """Regenerate it after committing a result or changing code (`python -m pipeline.results`): a
+    stale result then shows as stale."""
+    assert results.PAGE.read_text() == results.render(), "docs/results/README.md is stale: python -m pipeline.results"
