@@ -1,7 +1,7 @@
 """A run's training episodes per block of env steps: how many grasped the cube at all, lifted it
 (centre above 4 cm) and succeeded, split by the curriculum stage they started at when the log has it.
 Reads a finished run's train_log.parquet, or a run still in progress (its .partial folder) from the
-trainer's checkpoint. The training-episode tables of docs/drqv2.md.
+trainer's checkpoint: where in training a run found (or lost) the grasp and the lift.
 
     python benchmarks/train_episodes.py data/runs/lift_v19_mujoco/drqv2/seed0 --every 10000
 """

@@ -2,7 +2,7 @@
 runs (uniform actions for num_expl_steps, then the agent's scheduled noise; updates once
 num_seed_steps are stored), its checkpoints, and evaluate().
 
-    trainer = DrQV2Trainer(vec_env, DrQV2Config.from_params(params["drqv2"]))
+    trainer = DrQV2Trainer(vec_env, algos.drqv2.config(params["drqv2"], seed=0))
     trainer.load(state_dir)                          # optional: resume (agent, optimisers, replay, RNG)
     trainer.train_until(total_env_steps, on_checkpoint=lambda t: t.save(state_dir),
                         checkpoint_every=50_000, on_episode=write_row)
