@@ -75,6 +75,19 @@ def gpus(name: str, hp: dict) -> int:
     return module.gpus(hp) if hasattr(module, "gpus") else 0
 
 
+def uses_demos(name: str) -> bool:
+    """Whether algorithm `name` learns from the demos stage's demonstrations (its module declares
+    USES_DEMOS = True): the DAG makes them an input of its training run."""
+    return getattr(get(name), "USES_DEMOS", False)
+
+
+def total_steps(name: str, hp: dict) -> int:
+    """The global step a run of `name` ends at, with params block hp: its total_timesteps, or what the
+    algorithm counts instead (an offline learner: gradient steps); 0 for one that learns nothing."""
+    module = get(name)
+    return module.total_steps(hp) if hasattr(module, "total_steps") else hp.get("total_timesteps", 0)
+
+
 def read_weights(name: str, path) -> dict:
     """name -> tensor of every network weight in a policy file of `name` (to compare runs bit for bit)."""
     return get(name).read_weights(path)
