@@ -30,6 +30,7 @@ test: setup
 	$(PY) -m tests.e2e.smoke --tool snakemake --backend genesis --cores $(CORES)
 	$(PY) -m tests.e2e.smoke --tool snakemake --experiment config/walk.yaml --cores $(CORES)
 	$(PY) -m tests.e2e.smoke --tool snakemake --experiment config/paper_square.yaml --cores $(CORES)
+	$(PY) -m tests.e2e.smoke --tool snakemake --experiment config/bc_lift.yaml --cores $(CORES)
 	$(PY) -m tests.e2e.smoke_slurm
 
 test-slow: setup

@@ -14,6 +14,7 @@ ALGOS = {
     "her": "algos.her",         # SAC + Hindsight Experience Replay, on goal-conditioned tasks
     "drqv2": "algos.drqv2",     # DrQ-v2, our own, from the wrist camera's pixels
     "scripted": "algos.scripted",   # the task's scripted controller alone: learns nothing (a baseline)
+    "bc": "algos.bc",           # behaviour cloning of the demos stage's scripted demonstrations
 }
 
 # Residual learning (envs/residual.py): "ppo+scripted" is PPO learning a residual on top of the
