@@ -3,6 +3,8 @@
 #                                   snakemake --cores 2 --configfile config/smoke.yaml
 #
 #   sanity   data/sanity/{task}_{backend}.json
+#   demos    data/demos/{task}_{backend}/{controller}/stage{stage}_n{episodes}_seed{seed}/ (Minari; + .json
+#            summary), for an algorithm that learns from demonstrations (bc)
 #   train    data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}/
 #   evaluate data/eval/{task}_{reward}_{backend}/{algo}.parquet (+ .json metrics, curve, provenance)
 #   render   data/videos/{task}_{reward}_{backend}/{algo}.mp4 (+ contact sheet, still, outcome)
@@ -35,9 +37,9 @@ def code(stage):
     return stages.smk_code(stage, config)
 
 
-def flags(key):
-    """The `--key.field value ...` flags of a params.yaml block or key ("{algo}": the run's algorithm)."""
-    return stages.smk_flags(key, config)
+def flags(*keys):
+    """The `--key.field value ...` flags of params.yaml blocks or keys ("{algo}": the run's algorithm)."""
+    return stages.smk_flags(keys, config)
 
 
 def over(path, dim):
@@ -48,6 +50,11 @@ def over(path, dim):
 def base_runs(path):
     """A residual learner's trained base: its run of the same seed (train) or of every seed."""
     return stages.smk_base_runs(path, config)
+
+
+def demos():
+    """The demonstrations of a run whose algorithm learns from them (none for the others)."""
+    return stages.smk_demos(config)
 
 
 def best(path):
@@ -87,12 +94,37 @@ rule sanity:
         "{params.sanity} > {log} 2>&1"
 
 
+rule demos:
+    input:
+        code=code("demos"),
+    output:
+        # the demos block's values and the start stage name the dataset (registry.DEMOS_KEYS)
+        dataset=directory(stages.smk_demos_path(config)),
+        summary=stages.smk_demos_path(config) + ".json",
+    params:
+        env=flags(*stages.DEMOS_ENV_PARAMS),
+        demos=flags("demos"),
+    log:
+        "logs/demos/{task}_{backend}.log",
+    benchmark:
+        "benchmarks/out/demos/{task}_{backend}.tsv"
+    conda:
+        "config/conda.yaml"
+    threads: 1
+    resources:
+        **stages.STAGES["demos"].resources,
+    shell:
+        "python -m pipeline.demos --task {wildcards.task} --backend {wildcards.backend} --out {output.dataset} "
+        "--summary {output.summary} {params.env} {params.demos} > {log} 2>&1"
+
+
 rule train:
     input:
         # ancient: the sanity check gates training, but rerunning it (after an edit of the check or a
         # controller) retrains nothing; the env code it checks is train's own code input.
         sanity=ancient("data/sanity/{task}_{backend}.json"),
         base=base_runs("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),
+        demos=demos(),
         code=code("train"),
     output:
         run=directory("data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"),

@@ -14,6 +14,7 @@ ALGOS = {
     "her": "algos.her",         # SAC + Hindsight Experience Replay, on goal-conditioned tasks
     "drqv2": "algos.drqv2",     # DrQ-v2, our own, from the wrist camera's pixels
     "scripted": "algos.scripted",   # the task's scripted controller alone: learns nothing (a baseline)
+    "bc": "algos.bc",           # behaviour cloning of the demos stage's scripted demonstrations
 }
 
 # Residual learning (envs/residual.py): "ppo+scripted" is PPO learning a residual on top of the
@@ -73,6 +74,19 @@ def gpus(name: str, hp: dict) -> int:
     algorithm declares otherwise)."""
     module = get(name)
     return module.gpus(hp) if hasattr(module, "gpus") else 0
+
+
+def uses_demos(name: str) -> bool:
+    """Whether algorithm `name` learns from the demos stage's demonstrations (its module declares
+    USES_DEMOS = True): the DAG makes them an input of its training run."""
+    return getattr(get(name), "USES_DEMOS", False)
+
+
+def total_steps(name: str, hp: dict) -> int:
+    """The global step a run of `name` ends at, with params block hp: its total_timesteps, or what the
+    algorithm counts instead (an offline learner: gradient steps); 0 for one that learns nothing."""
+    module = get(name)
+    return module.total_steps(hp) if hasattr(module, "total_steps") else hp.get("total_timesteps", 0)
 
 
 def read_weights(name: str, path) -> dict:

@@ -10,6 +10,12 @@ code is imported inside its functions, so reading a schema costs milliseconds):
     load_policy(path, deterministic, step) -> Policy
     read_weights(path) -> dict[str, Tensor]       every network weight in a policy file
     gpus(hp) -> int                               optional: GPUs a training job asks a cluster for (default 0)
+    total_steps(hp) -> int                        optional: the global step a run ends at (default
+                                                  hp["total_timesteps"]; bc counts gradient steps)
+    USES_DEMOS = True                             optional: it learns from the demos stage's dataset; the
+                                                  DAG declares that dataset an input of its runs and
+                                                  make_trainer gets it relabelled as demos=
+                                                  (pipeline/run/demos.py: Demos)
 
 The train stage (pipeline/train.py) drives any Trainer through the same loop; where its checkpoint
 files go is pipeline/run/checkpoints.py's business, not the algorithm's.

@@ -28,11 +28,12 @@ import argparse
 import signal
 import shutil
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
 import algos
-from pipeline.run import bases, checkpoints, chunks, cli, files, provenance, settings
+from pipeline.run import bases, checkpoints, chunks, cli, demos, files, provenance, settings
 from pipeline.run.runs import Run
 
 
@@ -75,7 +76,21 @@ def check_inputs(args) -> dict:
     sanity = files.read_json(args.sanity)
     if not sanity.get("ok"):
         raise cli.StageError(f"{args.sanity} says the env is broken: {'; '.join(sanity.get('problems', []))}")
+    if algos.uses_demos(args.algo):
+        problems = settings.demos_problems(args.task, getattr(args, "demos.controller"))
+        if problems:
+            raise settings.ParamsError("; ".join(problems))
+        if not demos_path(args).is_dir():
+            raise cli.StageError(f"{demos_path(args)}: the demonstrations of {args.algo} are missing "
+                                 "(the DAG records them first: stage demos)")
     return hp
+
+
+def demos_path(args) -> Path:
+    """The demonstrations a run of an algorithm that learns from them reads: the demos stage's
+    folder for the run's demos block and start stage (a declared input of the run in both DAGs)."""
+    return Path(demos.dataset_path(args.task, args.backend, cli.block(args, "demos"),
+                                   getattr(args, "env.curriculum_stage")))
 
 
 def trained_env(args, hp: dict) -> dict:
@@ -90,7 +105,10 @@ def train(args, argv) -> int:
     from envs.vector import make_vec_env
     env_params = cli.env_block(args)
     env_cfg = trained_env(args, hp)
-    run = Run(args, hp, env_params, env_cfg, provenance.reward_fingerprint(args.task, args.reward))
+    # The data a run learns from, besides its env: in its identity, so new demonstrations never resume an old run.
+    data = {"path": str(demos_path(args)), "sha256": demos.fingerprint(demos_path(args))} \
+        if algos.uses_demos(args.algo) else None
+    run = Run(args, hp, env_params, env_cfg, provenance.reward_fingerprint(args.task, args.reward), data)
     algorithm = algos.get(args.algo)
 
     def resumable(quiet=True):
@@ -114,9 +132,12 @@ def train(args, argv) -> int:
     signal.signal(signal.SIGINT, stop_soon)
     signal.signal(signal.SIGTERM, stop_soon)
 
-    vec = make_vec_env(args.task, args.reward, hp["num_envs"], seed=args.seed,
+    # An offline learner (bc) has no num_envs: one env gives it its spaces.
+    vec = make_vec_env(args.task, args.reward, hp.get("num_envs", 1), seed=args.seed,
                        **bases.with_trained_base(env_cfg, args.out, args.task, args.reward))
-    trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo)
+    # Demonstrations come with rewards relabelled for this run's reward version (pipeline/run/relabel.py).
+    extra = {"demos": demos.for_training(demos_path(args), args.task, args.reward, env_params)} if data else {}
+    trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo, **extra)
     return loop(run, trainer, resume, args.stop_at, lambda: bool(interrupted))
 
 

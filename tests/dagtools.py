@@ -34,15 +34,20 @@ for a in sys.argv[1:]:
         current.append(a)
 h = hashlib.sha256(" ".join(f"{{k}}={{v}}" for k, v in sorted(values.items()) if k != "threads").encode())
 ident = {{k: values.get(k, [None])[0] for k in ("task", "reward", "backend", "algo", "seed")}}
+ident["controller"] = values.get("demos.controller", [None])[0]     # the demos stage's controller
 # A code change changes the output, as for real; except the sanity check's, whose file holds the
 # verdict and figures, which an edit of the check leaves as they were (pipeline/sanity.py).
 for f in code_files(stage, {{k: v for k, v in ident.items() if v is not None}}) if stage.name != "sanity" else []:
     h.update(open(f, "rb").read())
-for flag, kind, key in files:
-    for p in values[flag] if kind == "input" else []:
-        paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else [p]
-        for f in paths:
-            h.update(open(f, "rb").read())
+inputs = [p for flag, kind, key in files if kind == "input" for p in values[flag]]
+if "demos.controller" in values and stage.name != "demos":     # a run reads the demonstrations its flags name
+    from pipeline.run.demos import dataset_path
+    inputs.append(dataset_path(ident["task"], ident["backend"], {{k: values["demos." + k][0] for k in
+                               ("controller", "episodes", "seed")}}, values["env.curriculum_stage"][0]))
+for p in inputs:
+    paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs) if os.path.isdir(p) else [p]
+    for f in paths:
+        h.update(open(f, "rb").read())
 for flag, kind, key in files:
     for p in values[flag] if kind == "output" else []:
         if stage.outputs[key].directory:

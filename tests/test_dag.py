@@ -255,6 +255,38 @@ def test_drqv2_in_both_dags(tmp_path):
         assert d.ran(ws) == at("v19", [train, f"evaluate-{algo}", f"render-{algo}", "report"]), module
 
 
+def test_demonstrations_are_a_dag_edge_in_both_tools(tmp_path):
+    """`algos: [bc, ppo]`: bc learns from the demos stage's dataset. Both tools agree; the demos
+    stage runs no reward code and takes no reward param, its path carries its identity, and the
+    dataset is an input of bc's runs only. Editing a reward version relabels and retrains but never
+    reruns the controller; editing the controller reruns the demonstrations and bc's chain after
+    them, never ppo's training: in Snakemake and in DVC."""
+    ws, dvc = agreeing_dags(tmp_path, algos="[bc, ppo]")
+    dataset = "data/demos/lift_mujoco/picker/stage1_n100_seed0"
+    demos = dvc["demos"]
+    assert demos["outs"] == [dataset, dataset + ".json"] and demos["upstream"] == []
+    assert "envs/controllers/picker.py" in demos["deps"]
+    assert not any(p.startswith("envs/rewards/lift/") for p in demos["deps"]), "demos run no reward code"
+    assert "reward" not in demos["params"] and "env.curriculum_from" not in demos["params"]
+    assert {"demos.episodes", "demos.seed", "demos.controller", "env.curriculum_stage"} <= set(demos["params"])
+    assert dvc["train-bc-seed0"]["upstream"] == ["demos", "sanity"] and dataset in dvc["train-bc-seed0"]["deps"]
+    assert "demos.episodes" in dvc["train-bc-seed0"]["params"]
+    assert dataset not in dvc["train-ppo-seed0"]["deps"] and "demos.episodes" not in dvc["train-ppo-seed0"]["params"]
+
+    chains = at("v19", ["train-bc-seed0", "train-ppo-seed0", "evaluate-bc", "evaluate-ppo", "render-bc",
+                        "render-ppo", "report"])
+    for cmd in (SNAKEMAKE, [DVC, "repro", "-q"]):
+        d.run(cmd, ws)
+        assert "demos" in d.ran(ws)
+        for edited, expected in (("envs/rewards/lift/v19.py", chains),
+                                 ("envs/controllers/picker.py", sorted(["demos", "sanity"] + at("v19", [
+                                     "train-bc-seed0", "evaluate-bc", "render-bc", "report"])))):
+            time.sleep(1)      # Snakemake compares modification times, to the second here
+            (ws / edited).write_text((ws / edited).read_text() + "\n# edited\n")
+            d.run(cmd, ws)
+            assert d.ran(ws) == expected, (cmd[0], edited)
+
+
 @pytest.mark.slow     # ~30 s; make test runs a residual DAG (the paper_square smoke) and the trained-base test below
 def test_residual_learners_in_both_dags(tmp_path):
     """`algos: [scripted, ppo+scripted, ppo]`: the base alone, PPO learning a residual on it, and PPO

@@ -76,7 +76,7 @@ def test_errors_name_the_key_and_valid_values():
 
 
 def test_residual_learners_name_their_bases():
-    assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, tqc, her, drqv2, scripted, or a residual learner on a base " \
+    assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, tqc, her, drqv2, scripted, bc, or a residual learner on a base " \
            "as <algorithm>+<base> with base zero, scripted or a trained run of ppo or sac" in _errors(
                lambda p: p.update(algos=["ppo+gr00t"]))
     assert "takes no base" in _errors(lambda p: p.update(algos=["scripted+zero"]))

@@ -5,7 +5,9 @@ Both DAG tools are rendered from STAGES:
 - the Snakefile builds each rule's input/output/params/shell from the functions at the bottom.
 
 Templates use {task}, {reward}, {backend} (the experiment's identity: `${...}` params in DVC,
-wildcards in Snakemake), {algo} and {seed} (one DVC stage per algorithm/seed, wildcards in Snakemake).
+wildcards in Snakemake), {algo} and {seed} (one DVC stage per algorithm/seed, wildcards in Snakemake);
+the demonstrations' path also names their controller, start stage, count and seed (DEMOS_KEYS:
+`${...}` params in DVC, the config's values in Snakemake).
 Every value a stage uses goes on its command line, as `--block.key value` for each field of a
 params block, so both tools see every change and a stage can be rerun by hand from its log.
 """
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field as dc_field
 
+from typing import Callable
+
 import algos
 from pipeline.dag import codedeps
 from pipeline.dag import params as cfg
-from pipeline.run import settings
+from pipeline.run import demos, settings
 
 ROOT = str(codedeps.ROOT)
 IDENTITY = ("task", "reward", "backend")    # scalar params that name outputs
@@ -28,8 +32,8 @@ class Input:
     path: str
     # "algo" or "seed": one path per listed value; "variant": one per (reward, algo, backend) of the
     # compare block; "base": a residual learner's trained base, the run of the same seed(s) (none
-    # for other algorithms); "best": the path where render.checkpoint is best (else none). Passed
-    # space-separated.
+    # for other algorithms); "best": the path where render.checkpoint is best (else none); "demos":
+    # the demonstrations, for an algorithm that learns from them (else none). Passed space-separated.
     over: str | None = None
 
 
@@ -58,6 +62,9 @@ class Stage:
     # The DAG tools that run it. compare puts side by side variants that DVC keeps in separate
     # experiments (`dvc exp show` compares those), so it is Snakemake's alone.
     tools: tuple[str, ...] = ("snakemake", "dvc")
+    # Whether dvc.yaml holds it for these params: `dvc repro` runs every stage it lists, while
+    # Snakemake runs a rule only for a target that needs it (demos: for an algorithm that learns from them).
+    wanted: Callable[[dict], bool] = lambda params: True
 
     def dvc_name(self, algo: str | None = None, seed: int | None = None) -> str:
         # DVC stage names take no "+": train-ppo-on-scripted-seed0 for ppo+scripted
@@ -87,6 +94,9 @@ def code_files(stage: "Stage", ident: dict, template: dict | None = None) -> lis
     entries = list(stage.code) + [PLUGS[k].format(**ident) for k in stage.plugs if k in PLUGS]
     if "controller" in stage.plugs:
         entries += controller_file(ident["task"])
+    if "demos_controller" in stage.plugs:     # the controller the demos block names
+        from envs import controllers
+        entries.append(_relative(codedeps.module_file(controllers.module(ident["controller"]))))
     if "algo" in stage.each:     # the learner's module, and a trained base's (loaded to act)
         for name in filter(None, (algos.learner(ident["algo"]), algos.trained_base(ident["algo"]))):
             entries.append(_relative(codedeps.module_file(algos.ALGOS[name])))
@@ -134,6 +144,11 @@ def _is_plug_file(path: str) -> bool:
 IDENTITY_TEMPLATE = {"task": "${task}", "reward": "${reward}", "backend": "${backend}"}
 
 RUN = "data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}"
+DEMOS = demos.PATH      # data/demos/{task}_{backend}/{controller}/stage{stage}_n{episodes}_seed{demos_seed}
+# Where its values come from: the demos block and the start stage (DVC: `${...}` params).
+DEMOS_KEYS = {"controller": "demos.controller", "stage": "env.curriculum_stage", "episodes": "demos.episodes",
+              "demos_seed": "demos.seed"}
+DEMOS_ENV_PARAMS = tuple(f"env.{k}" for k in settings.DEMOS_ENV)
 EVAL = "data/eval/{task}_{reward}_{backend}/{algo}"
 VIDEO = "data/videos/{task}_{reward}_{backend}/{algo}"
 
@@ -165,12 +180,22 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         resources={"mem_mb": 2000, "runtime": 10},
     ),
     Stage(
+        name="demos", module="demos", each=(),
+        args="--task {task} --backend {backend} --out {output.dataset} --summary {output.summary}",
+        params=(*DEMOS_ENV_PARAMS, "demos"),
+        code=("pipeline/demos.py",), plugs=("task", "backend", "demos_controller"),
+        outputs={"dataset": Output(DEMOS, directory=True), "summary": Output(demos.summary_path(DEMOS), kind="metric")},
+        resources={"mem_mb": 2000, "runtime": 30},
+        wanted=lambda params: bool(settings.demo_algos(params["algos"])),
+    ),
+    Stage(
         name="train", module="train", each=("algo", "seed"),
         args="--task {task} --reward {reward} --backend {backend} --algo {algo} --seed {seed} "
              "--sanity {input.sanity} --out {output.run} --threads {threads}",
         params=("env", "{algo}", "checkpoint_every", "train"),
         code=("pipeline/train.py",), plugs=("task", "reward", "backend"),
-        inputs={"sanity": Input("data/sanity/{task}_{backend}.json"), "base": Input(RUN, over="base")},
+        inputs={"sanity": Input("data/sanity/{task}_{backend}.json"), "base": Input(RUN, over="base"),
+                "demos": Input(DEMOS, over="demos")},
         outputs={"run": Output(RUN, directory=True)},
         resources={"mem_mb": 6000, "runtime": 180},
     ),
@@ -279,7 +304,8 @@ def dvc_flags(stage: Stage, params: dict, algo: str | None = None) -> str:
 # --- DVC -------------------------------------------------------------------------------------------
 
 def _dvc_path(template: str, algo=None, seed=None) -> str:
-    return template.format(task="${task}", reward="${reward}", backend="${backend}", algo=algo, seed=seed)
+    return template.format(task="${task}", reward="${reward}", backend="${backend}", algo=algo, seed=seed,
+                           **{k: "${" + key + "}" for k, key in DEMOS_KEYS.items()})
 
 
 def base_runs(algo: str, seed, seeds: list) -> list[tuple[str, object]]:
@@ -294,6 +320,8 @@ def _expand(inp: Input, params: dict, algo=None, seed=None) -> list[str]:
         return [_dvc_path(inp.path, a, s) for a, s in base_runs(algo, seed, params["seeds"])]
     if inp.over == "best":
         return [_dvc_path(inp.path, algo, seed)] if params["render"]["checkpoint"] == "best" else []
+    if inp.over == "demos":
+        return [_dvc_path(inp.path, algo, seed)] if algos.uses_demos(algo) else []
     if inp.over == "seed":
         return [_dvc_path(inp.path, algo, s) for s in params["seeds"]]
     if inp.over == "algo":
@@ -308,7 +336,8 @@ def dvc_stage(stage: Stage, params: dict, algo=None, seed=None) -> dict:
         task="${task}", reward="${reward}", backend="${backend}", algo=algo, seed=seed, threads=stage.threads,
         input=_Attr({k: " ".join(v) for k, v in ins.items()}), output=_Attr(outs))
     cmd = f"python -m pipeline.{stage.module} {args} {dvc_flags(stage, params, algo)}".strip()
-    ident = {"task": params["task"], "reward": params["reward"], "backend": params["backend"], "algo": algo}
+    ident = {"task": params["task"], "reward": params["reward"], "backend": params["backend"], "algo": algo,
+             "controller": params["demos"]["controller"]}
     code = code_files(stage, ident, IDENTITY_TEMPLATE)
     deps = code + [p for paths in ins.values() for p in paths] + ([] if ins else [PARAMS_CHECK])
     # Identity params are recorded where they name a file the stage reads or writes or appear in cmd.
@@ -328,7 +357,7 @@ def dvc_stage(stage: Stage, params: dict, algo=None, seed=None) -> dict:
 def dvc_pipeline(params: dict) -> dict:
     """All DVC stages for the algos and seeds listed in params (the DAG's shape)."""
     stages = {}
-    for stage in (s for s in STAGES.values() if "dvc" in s.tools):
+    for stage in (s for s in STAGES.values() if "dvc" in s.tools and s.wanted(params)):
         algos = params["algos"] if "algo" in stage.each else [None]
         seeds = params["seeds"] if "seed" in stage.each else [None]
         for algo in algos:
@@ -375,7 +404,7 @@ def smk_code(name: str, config: dict):
     stage = STAGES[name]
 
     def code(wc) -> list[str]:
-        w = {"backend": config["backend"], **dict(wc.items())}
+        w = {"backend": config["backend"], "controller": config["demos"]["controller"], **dict(wc.items())}
         problems = settings.task_reward_problems(w["task"], w.get("reward", config["reward"]), config["algos"])
         if problems:
             raise ValueError("; ".join(problems))
@@ -383,10 +412,11 @@ def smk_code(name: str, config: dict):
     return code
 
 
-def smk_flags(key: str, config: dict):
-    """A params function: the `--key value` flags of one registry params entry; being a param,
-    a change of any of its values reruns the rule."""
-    return lambda wc: format_flags(expand_key(key, wc.get("algo"), config), config)
+def smk_flags(keys, config: dict):
+    """A params function: the `--key value` flags of one registry params entry (or of several);
+    being a param, a change of any of its values reruns the rule."""
+    keys = (keys,) if isinstance(keys, str) else keys
+    return lambda wc: format_flags([k for key in keys for k in expand_key(key, wc.get("algo"), config)], config)
 
 
 def smk_gpu(config: dict):
@@ -406,6 +436,19 @@ def smk_best(path: str, config: dict):
     render.checkpoint is best (none otherwise)."""
     return lambda wc: ([path.format(**{"backend": config["backend"], **dict(wc.items())})]
                        if config["render"]["checkpoint"] == "best" else [])
+
+
+def smk_demos_path(config: dict) -> str:
+    """The demos rule's output: the dataset the demos block and start stage describe, for any
+    task and backend (wildcards)."""
+    return DEMOS.format(task="{task}", backend="{backend}",
+                        **{k: _lookup(config, key) for k, key in DEMOS_KEYS.items()})
+
+
+def smk_demos(config: dict):
+    """An input function: the demonstrations of a run whose algorithm learns from them (else none)."""
+    return lambda wc: ([smk_demos_path(config).format(**{"backend": config["backend"], **dict(wc.items())})]
+                       if algos.uses_demos(wc.algo) else [])
 
 
 def smk_variants(path: str, config: dict):

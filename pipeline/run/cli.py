@@ -24,9 +24,14 @@ def add_policy_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the job's cores)")
 
 def add_block_args(parser: argparse.ArgumentParser, *blocks: str, required: bool = True) -> None:
-    """Add `--block.key` options for every field of the given params blocks (or scalar keys)."""
+    """Add `--block.key` options for every field of the given params blocks, or for one field
+    ("env.curriculum_stage"), or a scalar key."""
     for block in blocks:
-        if block in settings.BLOCKS:
+        if "." in block:
+            f = settings.field(block)
+            parser.add_argument(f"--{block}", dest=block, type=f.parse, required=required and not f.optional,
+                                metavar=f.type.upper(), help=f.describe())
+        elif block in settings.BLOCKS:
             group = parser.add_argument_group(f"params: {block}")
             for name, f in settings.BLOCKS[block].items():
                 group.add_argument(f"--{block}.{name}", dest=f"{block}.{name}", type=f.parse,

@@ -14,22 +14,26 @@ from pathlib import Path
 
 import pandas as pd
 
+import algos
 from pipeline.run import checkpoints, files, provenance
 
 
 class Run:
-    def __init__(self, args, hp: dict, env_params: dict, trained_env: dict, fingerprint: str):
+    def __init__(self, args, hp: dict, env_params: dict, trained_env: dict, fingerprint: str, demos: dict | None = None):
+        """demos: {path, sha256} of the demonstrations the run learns from, if any."""
         self.task, self.reward, self.algo, self.seed = args.task, args.reward, args.algo, args.seed
         self.final = Path(args.out)
         self.out = Path(str(args.out) + ".partial")
         self.started, self.prior_wall = time.time(), 0.0
         self.hp, self.trained_env = hp, trained_env
-        self.total = hp.get("total_timesteps", 0)     # none: an algorithm that learns nothing (algos/scripted.py)
+        self.total = algos.total_steps(args.algo, hp)     # 0: an algorithm that learns nothing (algos/scripted.py)
         self.every = args.checkpoint_every
         # Everything that decides the result: a resume is allowed only when all of it matches.
         self.identity = {"task": args.task, "reward": args.reward, "reward_fingerprint": fingerprint,
                          "algo": self.algo, "seed": self.seed, "env": env_params, "hparams": hp,
                          "residual": trained_env.get("residual"), "checkpoint_every": self.every}
+        if demos is not None:
+            self.identity["demos"] = demos
 
     def wall(self) -> float:
         return round(self.prior_wall + time.time() - self.started, 1)
@@ -45,10 +49,10 @@ class Run:
 
     def write_log(self, episodes: list[dict]) -> None:
         """train_log.parquet: one row per finished training episode."""
-        df = pd.DataFrame(episodes)
-        if not df.empty:
-            df.insert(0, "seed", self.seed)
-            df.insert(0, "algo", self.algo)
+        # No episodes (an offline learner takes no env steps): still the columns a reader selects on.
+        df = pd.DataFrame(episodes) if episodes else pd.DataFrame({"global_step": [], "env": []}, dtype="int64")
+        df.insert(0, "seed", self.seed)
+        df.insert(0, "algo", self.algo)
         df.to_parquet(self.out / "train_log.parquet", index=False)
 
     def finish(self, global_step: int, steps_run: int, resumed_from, episodes: int) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import algos
 from envs.backends import BACKENDS as _BACKENDS
+from envs.controllers import CONTROLLERS, TASK_CONTROLLERS
 from envs.settings import ENV, Field, count  # noqa: F401 (Field: the type of every setting)
 
 BACKENDS = tuple(_BACKENDS)
@@ -52,6 +53,12 @@ BLOCKS: dict[str, dict[str, Field]] = {
     # applied = clip(base + alpha * residual), with a reward term -penalty * |residual|^2.
     "residual": {"alpha": Field("float", min=0.0, default=0.7, doc="scale of the residual added to the base's action"),
                  "penalty": Field("float", min=0.0, default=0.001, doc="reward term -penalty * |residual|^2 per step")},
+    # The scripted demonstrations (pipeline/demos.py) that algorithms learning from them read (algos:
+    # USES_DEMOS, e.g. bc). They start where evaluation does, env.curriculum_stage (DEMOS_ENV below).
+    "demos": {"episodes": count(default=100, doc="scripted-controller episodes recorded, failed ones included"),
+              "seed": count(0, default=0, doc="episode k of the demonstrations is reset with seed + k"),
+              "controller": Field("str", choices=tuple(CONTROLLERS), default="picker",
+                                  doc="the scripted controller that acts (envs/controllers/); one of the task's")},
     # The variants reports/{task}_compare.md puts side by side, each over `seeds`: every reward x
     # algorithm x backend listed, the first reward version the baseline ("before"); or, where `pairs`
     # lists "reward/algo" pairs, those pairs (the first the baseline) x backends instead.
@@ -93,6 +100,14 @@ SCALARS: dict[str, Field] = {
 
 LISTS = ("algos", "seeds")
 
+# The env settings that shape demonstrations, the demos stage's only env params: the episode, the
+# arm's action interface, success, the start (curriculum_stage: where evaluation starts, which every
+# curriculum stage's start is a later point of; a training curriculum never applies) and, for
+# env.obs_mode pixels or state+pixels, the wrist camera's frames at image_size. Editing the others
+# (curriculum_from, frame_stack, ...) reruns no demonstrations.
+DEMOS_ENV = ("max_episode_steps", "action_scale", "control_hz", "lift_height", "hold_steps", "curriculum_stage",
+             "domain_randomization", "obs_mode", "image_size", "goal_tolerance")
+
 TOP_LEVEL = tuple(SCALARS) + LISTS + tuple(BLOCKS)
 
 # Algorithm blocks are needed only for the algorithms listed in `algos`.
@@ -130,9 +145,26 @@ def algo_name(text: str) -> str:
     return text
 
 def algo_blocks(name: str) -> list[str]:
-    """The params blocks a run of algorithm `name` reads: its learner's, and `residual` for a
-    residual learner."""
-    return [algos.learner(name)] + (["residual"] if algos.base_policy(name) else [])
+    """The params blocks a run of algorithm `name` reads: its learner's, `residual` for a residual
+    learner, and `demos` for one that learns from demonstrations (which name the dataset it reads)."""
+    return ([algos.learner(name)] + (["residual"] if algos.base_policy(name) else [])
+            + (["demos"] if algos.uses_demos(name) else []))
+
+
+def demo_algos(names) -> list[str]:
+    """The algorithms among names that learn from the demos stage's demonstrations."""
+    return [a for a in names if not algos.problem(a) and algos.uses_demos(a)]
+
+
+def demos_problems(task: str, controller: str) -> list[str]:
+    """The demonstrations' controller is a controller of the task."""
+    if controller not in CONTROLLERS:
+        return [f"demos.controller: unknown controller {controller!r}; valid: {', '.join(CONTROLLERS)}"]
+    if TASK_CONTROLLERS.get(task) != controller:
+        valid = [c for t, c in TASK_CONTROLLERS.items() if t == task]
+        return [f"demos.controller: {controller} is not a controller of task {task}; valid for {task}: "
+                f"{', '.join(valid) or 'none (the task has no scripted controller)'}"]
+    return []
 
 
 def goal_algos(names) -> list[str]:

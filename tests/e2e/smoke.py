@@ -82,7 +82,8 @@ TASK_NEEDLES = {"lift": ("Max Cube Z:", "Mean Grasp Steps:"),
                 "walk": ("Forward Velocity (m/s):", "Distance (m):", "Training episodes per chunk")}
 
 
-def check_report(ws: Path, configfiles=(), values=()) -> None:
+def merged_params(ws: Path, configfiles=(), values=()) -> dict:
+    """The params a run sees: params.yaml, the config files over it, then --config values."""
     import yaml
 
     from pipeline.dag import params as cfg
@@ -92,26 +93,41 @@ def check_report(ws: Path, configfiles=(), values=()) -> None:
     for value in values:       # --config key=value, as Snakemake reads it
         key, _, text = value.partition("=")
         params[key] = yaml.safe_load(text)
+    return params
+
+
+def check_report(ws: Path, configfiles=(), values=()) -> None:
+    params = merged_params(ws, configfiles, values)
     report = ws / "reports" / f"{params['task']}_{params['reward']}.md"
     text = report.read_text()
     for needle in ("Mean Reward:", "Success Rate:", *TASK_NEEDLES.get(params["task"], ()), "## Provenance"):
         if needle not in text:
             raise SystemExit(f"smoke: {report} lacks {needle!r}")
+    from pipeline.dag.registry import EVAL
+    for algo in params["algos"]:        # every algorithm evaluated, to a number
+        path = ws / (EVAL.format(task=params["task"], reward=params["reward"], backend=params["backend"], algo=algo) + ".json")
+        rate = json.loads(path.read_text()).get("success_rate")
+        if not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise SystemExit(f"smoke: {path.relative_to(ws)} has success_rate {rate!r}, not a rate")
     print(f"smoke: {report.relative_to(ws)} ok ({len(text)} bytes)")
 
 
-def check_imports(folder: Path, compared: bool) -> None:
-    """Every stage that ran loaded only project modules among its declared code deps."""
+def check_imports(folder: Path, compared: bool, params: dict) -> None:
+    """Every stage that ran loaded only project modules among its declared code deps; every stage
+    the experiment needs ran (demos only for an algorithm that learns from demonstrations)."""
     from pipeline.dag.registry import STAGES, code_files
     records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     for rec in records:
         argv = rec["argv"]
         stage = next(s for s in STAGES.values() if s.module == Path(argv[0]).stem)
         ident = {k: argv[argv.index(f"--{k}") + 1] for k in ("task", "reward", "backend", "algo") if f"--{k}" in argv}
+        if "--demos.controller" in argv:
+            ident["controller"] = argv[argv.index("--demos.controller") + 1]
         undeclared = sorted(set(rec["modules"]) - set(code_files(stage, ident)))
         if undeclared:
             raise SystemExit(f"smoke: stage {stage.name} {ident} imported {undeclared}, which its code deps lack")
-    expected = {s.module for s in STAGES.values() if "snakemake" in s.tools and (compared or s.name != "compare")}
+    expected = {s.module for s in STAGES.values()
+                if "snakemake" in s.tools and (compared or s.name != "compare") and s.wanted(params)}
     if not {Path(r["argv"][0]).stem for r in records} >= expected:
         raise SystemExit(f"smoke: import records from only {sorted({Path(r['argv'][0]).stem for r in records})}")
     print(f"smoke: {len(records)} stage runs imported only their declared code")
@@ -138,7 +154,7 @@ def smoke_snakemake(ws: Path, cores: int, backend: str | None = None, experiment
     timings = {"snakemake_full_s": round(full, 1), "snakemake_noop_s": round(noop, 2)}
     if not (backend or experiment):
         timings.update(smoke_compare(ws, config, cores, imports))
-    check_imports(imports, compared=not (backend or experiment))
+    check_imports(imports, compared=not (backend or experiment), params=merged_params(ws, configfiles, values))
     sh(["snakemake", *config, "--report", "report.html"], ws, quiet=True)
     if (ws / "report.html").stat().st_size < 100_000:
         raise SystemExit("smoke: snakemake --report wrote a report.html without its figures and videos")

@@ -1,0 +1,193 @@
+"""The demonstrations dataset on disk, in one place: where it lives, writing it in Minari's format,
+reading it back for training, its fingerprint.
+
+The demos stage's folder, data/demos/<task>_<backend>/<controller>/stage<s>_n<episodes>_seed<seed>/,
+is a Minari datasets root holding one dataset, <task>-<controller>-v0, so either of
+
+    MINARI_DATASETS_PATH=data/demos/lift_mujoco/picker/stage1_n100_seed0 python -c \\
+        "import minari; print(minari.load_dataset('lift-picker-v0'))"
+    pipeline.run.demos.load("data/demos/lift_mujoco/picker/stage1_n100_seed0")
+
+reads it (nothing is written to ~/.minari). Per step, T actions and T + 1 observations and infos
+(index 0: after reset), as Minari's own collector stores them:
+  observations   the state observation (float32), or, where the experiment observes pixels (env.obs_mode
+                 pixels or state+pixels), {"state": ..., "pixels": (H, W, 3) uint8 wrist frames,
+                 JPEG-encoded on disk by Minari}
+  actions        float32 in [-1, 1]^action_dim: what the env applied
+  rewards        0: the demos stage runs no reward version (pipeline/run/relabel.py scores the steps)
+  infos          success (bool): the task's success test; state/<field>: the task's step state
+                 (StepState, PaperState, WalkState), what a reward version's compute() reads
+Per episode (Minari episode metadata): seed, success (the env's success_once: failed episodes are
+kept, marked False), success_at_end, terminated, unstable, episode_len and the task's metrics.
+Dataset metadata (metadata.json, besides Minari's own keys): task, backend, controller, the env
+settings, the step state's type and constants (lift_height, hold_steps), the success rate.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PATH = "data/demos/{task}_{backend}/{controller}/stage{stage}_n{episodes}_seed{demos_seed}"
+
+
+def dataset_path(task: str, backend: str, demos: dict, curriculum_stage) -> str:
+    """The folder of the demonstrations that block `demos` ({episodes, seed, controller}) and the
+    start stage describe: every value that made it is in its path."""
+    return PATH.format(task=task, backend=backend, controller=demos["controller"], stage=curriculum_stage,
+                       episodes=demos["episodes"], demos_seed=demos["seed"])
+
+
+def dataset_id(task: str, controller: str) -> str:
+    """The Minari id of the dataset in a demos folder (Minari ids end in a version)."""
+    return f"{task}-{controller}-v0"
+
+
+def summary_path(path) -> str:
+    """The demos stage's summary JSON, beside the dataset folder."""
+    return f"{path}.json"
+
+
+@contextlib.contextmanager
+def _root(path: Path):
+    """Minari finds datasets under $MINARI_DATASETS_PATH: point it at the demos folder."""
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(path.resolve())     # Minari joins a relative root twice
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def write(path, recording, metadata: dict):
+    """Write a Recording (envs/demos.py) as the Minari dataset `path`, replacing what is there.
+    metadata: JSON-able facts about it, added to the dataset's metadata. Returns the dataset."""
+    import gymnasium
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    pixels = recording.episodes[0].frames is not None
+    state_space = recording.state_space
+    obs_space = state_space
+    if pixels:
+        height, width, _ = recording.episodes[0].frames[0].shape
+        obs_space = gymnasium.spaces.Dict({"state": state_space, "pixels": gymnasium.spaces.Box(
+            0, 255, (height, width, 3), dtype=np.uint8)})
+    buffers = []
+    for k, ep in enumerate(recording.episodes):
+        state_obs = np.asarray(ep.state_obs, dtype=np.float32)
+        obs = {"state": state_obs, "pixels": np.asarray(ep.frames, dtype=np.uint8)} if pixels else state_obs
+        steps = len(ep.actions)
+        buffers.append(EpisodeBuffer(
+            id=k, seed=ep.seed, observations=obs, actions=np.asarray(ep.actions, dtype=np.float32),
+            rewards=np.asarray(ep.rewards, dtype=np.float64), terminations=np.array([False] * (steps - 1) + [ep.terminated]),
+            truncations=np.array([False] * (steps - 1) + [ep.truncated]),
+            infos={"success": np.asarray(ep.success), "state": {k2: np.asarray(v) for k2, v in ep.states.items()}}))
+    with _root(path), warnings.catch_warnings():
+        # Minari asks for an author, e-mail, permalink and a registered env; the provenance and the env
+        # settings are in the metadata instead.
+        warnings.filterwarnings("ignore", message=".*(is set to None|env_spec is None).*", category=UserWarning)
+        dataset = minari.create_dataset_from_buffers(
+            dataset_id(metadata["task"], metadata["controller"]), buffers, observation_space=obs_space, action_space=recording.action_space,
+            algorithm_name=metadata.get("controller"), description=DESCRIPTION)
+    dataset.storage.update_metadata({**metadata, "step_state": {"type": recording.state_type,
+                                                                "constants": recording.constants}})
+    dataset.storage.update_episode_metadata([episode_metadata(ep) for ep in recording.episodes],
+                                            range(len(recording.episodes)))
+    return dataset
+
+
+DESCRIPTION = ("Scripted-controller demonstrations (pipeline/demos.py). Rewards are 0: relabel them for a "
+               "reward version from infos['state'] (pipeline/run/relabel.py).")
+
+
+def episode_metadata(ep) -> dict:
+    """What Minari keeps per episode: the env's own final_info for it, success first."""
+    stats = {k: (bool(v) if isinstance(v, bool) else float(v) if isinstance(v, float) else v)
+             for k, v in ep.stats.items() if k != "return" and not k.startswith("reward/")}   # a reward version's, not the data's
+    return {"success": bool(ep.stats["success_once"]), **stats}
+
+
+def load(path):
+    """The Minari dataset in demos folder `path` (as minari.load_dataset finds it)."""
+    import minari
+    path = Path(path)
+    found = sorted(p.parent.name for p in path.glob("*/data"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{path}: expected one Minari dataset written by the demos stage, found {found}")
+    with _root(path):
+        return minari.load_dataset(found[0])
+
+
+def episode_info(dataset) -> list[dict]:
+    """Every episode's metadata, in order."""
+    return list(dataset.storage.get_episode_metadata(range(dataset.total_episodes)))
+
+
+def fingerprint(path) -> str:
+    """sha256 of the dataset's files (names and contents): what a run that learnt from it records."""
+    digest = hashlib.sha256()
+    for f in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        digest.update(str(f.relative_to(path)).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class Demos:
+    """The demonstrations as transitions for a learner, episode after episode (n transitions)."""
+    obs: np.ndarray            # (n, ...) state observations (pixel datasets: the "state" part)
+    actions: np.ndarray        # (n, action_dim)
+    next_obs: np.ndarray
+    rewards: np.ndarray        # (n,) of the run's reward version, relabelled
+    terminations: np.ndarray   # (n,) bool
+    episode: np.ndarray        # (n,) the episode index of each transition
+    success: np.ndarray        # (n,) bool: its episode succeeded
+    path: str
+    sha256: str
+
+    def provenance(self) -> dict:
+        """What a checkpoint records about the data it learnt from."""
+        return {"path": self.path, "sha256": self.sha256, "transitions": len(self.actions),
+                "episodes": int(len(np.unique(self.episode))),
+                "successful_episodes": int(len(np.unique(self.episode[self.success])))}
+
+
+def for_training(path, task: str, reward: str, env: dict) -> Demos:
+    """The demonstrations in `path` as transitions, their rewards relabelled for `reward`; refused
+    when they were recorded for another task or other env settings than the run's `env`."""
+    from pipeline.run import cli, relabel, settings
+    dataset = load(path)
+    meta = dataset.storage.metadata
+    problems = [f"task is {meta['task']!r}, the run's {task!r}"] if meta["task"] != task else []
+    problems += [f"env.{k} is {meta['env'][k]!r}, the run's {env[k]!r}" for k in settings.DEMOS_ENV
+                 if k != "obs_mode" and meta["env"].get(k) != env[k]]
+    if meta["backend"] != env["backend"]:
+        problems.append(f"backend is {meta['backend']!r}, the run's {env['backend']!r}")
+    if problems:
+        raise cli.StageError(f"refusing demonstrations {path}: " + "; ".join(problems))
+    rewards, _ = relabel.relabel(dataset, task, reward)
+    obs, actions, next_obs, terms, episode, success = [], [], [], [], [], []
+    for k, (ep, info) in enumerate(zip(dataset.iterate_episodes(), episode_info(dataset))):
+        states = ep.observations["state"] if isinstance(ep.observations, dict) else ep.observations
+        steps = len(ep.actions)
+        obs.append(states[:-1])
+        next_obs.append(states[1:])
+        actions.append(ep.actions)
+        terms.append(ep.terminations)
+        episode.append(np.full(steps, k))
+        success.append(np.full(steps, bool(info["success"])))
+    return Demos(np.concatenate(obs), np.concatenate(actions), np.concatenate(next_obs), rewards,
+                 np.concatenate(terms), np.concatenate(episode), np.concatenate(success), str(path), fingerprint(path))
