@@ -53,8 +53,9 @@ class Stage:
     args: str                           # identity and file arguments; {input.x}/{output.x}/{task}...
     params: tuple[str, ...]             # params.yaml keys passed as flags: a block name or a scalar
     code: tuple[str, ...]               # the stage's entry module
-    plugs: tuple[str, ...]              # registry-named code it runs (PLUGS, and "controller": the task's
-                                        # scripted controller); "algo" follows from `each`
+    plugs: tuple[str, ...]              # registry-named code it runs: PLUGS, "controller" (the task's
+                                        # scripted controller), "demos_controller" (the demos block's),
+                                        # "algorithms" (every registered one); "algo" follows from `each`
     inputs: dict[str, Input] = dc_field(default_factory=dict)
     outputs: dict[str, Output] = dc_field(default_factory=dict)
     threads: int = 1
@@ -94,6 +95,8 @@ def code_files(stage: "Stage", ident: dict, template: dict | None = None) -> lis
     entries = list(stage.code) + [PLUGS[k].format(**ident) for k in stage.plugs if k in PLUGS]
     if "controller" in stage.plugs:
         entries += controller_file(ident["task"])
+    if "algorithms" in stage.plugs:     # every registered algorithm (the params check reads each block)
+        entries += [_relative(codedeps.module_file(module)) for module in algos.ALGOS.values()]
     if "demos_controller" in stage.plugs:     # the controller the demos block names
         from envs import controllers
         entries.append(_relative(codedeps.module_file(controllers.module(ident["controller"]))))
@@ -164,7 +167,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         name="params", module="dag.params", each=(),
         args="{input.params} --out {output.ok}",
         params=(),
-        code=("pipeline/dag/params.py",), plugs=("task",),
+        code=("pipeline/dag/params.py",), plugs=("task", "algorithms"),
         # the reward versions on disk are what an unknown version is checked against
         inputs={"params": Input("params.yaml"), "rewards": Input("envs/rewards")},
         outputs={"ok": Output(PARAMS_CHECK)},
