@@ -169,6 +169,18 @@ def test_snakemake_stops_on_bad_params(tmp_path, key, value, needle):
     assert d.ran(ws) == [], "nothing may run on invalid params"
 
 
+def test_snakemake_takes_seeds_from_its_command_line(tmp_path):
+    """`snakemake --config 'seeds=[0,1,2]'` (the README's) passes the seeds as text: the DAG has a
+    run of every algorithm for each of the three seeds, and text that is no seed is refused."""
+    ws = d.make_workspace(tmp_path / "ws")
+    proc = d.run(SNAKEMAKE + ["-n", "--config", "seeds=[0,1,2]"], ws)
+    for algo in ("ppo", "sac"):
+        for seed in (0, 1, 2):
+            assert f"data/runs/lift_v19_mujoco/{algo}/seed{seed}" in proc.stdout
+    bad = d.run(SNAKEMAKE + ["-n", "--config", "seeds=[0,x]"], ws, check=False)
+    assert bad.returncode != 0 and "seeds: expected a non-empty list of distinct integers >= 0; got [0, 'x']" in bad.stdout + bad.stderr
+
+
 def test_dvc_stops_before_any_stage_on_unknown_reward(tmp_path):
     """DVC's first stage checks params: `dvc exp run -S reward=v99` stops before any other stage
     runs, naming the valid versions, and loses nothing written before."""

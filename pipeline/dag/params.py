@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -79,8 +80,21 @@ def compare_problems(params: dict) -> list[str]:
             problems += [f"compare.pairs {pair}: {p}" for p in task_reward_problems(task, reward, [algo])]
     return problems
 
+def from_command_line(params: dict) -> dict:
+    """Seeds as integers, where a command line gave them as text: Snakemake's --config parses the
+    items of a list with YAML's BaseLoader, so `--config 'seeds=[0,1,2]'` arrives as ['0', '1', '2'].
+    Only plain decimal numbers are turned into ints ('01', '-1', '1.0' stay text and fail
+    validation), in place, so that both DAG tools name seed0, seed1, ... the same."""
+    seeds = params.get("seeds")
+    if isinstance(seeds, list):
+        params["seeds"] = [int(s) if isinstance(s, str) and re.fullmatch(r"0|[1-9][0-9]*", s) else s
+                           for s in seeds]
+    return params
+
 def validate(params: dict, check_envs: bool = True) -> dict:
-    """Return params unchanged if valid; otherwise raise ParamsError listing every problem."""
+    """Return params if valid (seeds given as text turned into ints, in place: from_command_line);
+    otherwise raise ParamsError listing every problem."""
+    from_command_line(params)
     problems: list[str] = []
     for key in params:
         if key not in TOP_LEVEL:
