@@ -181,28 +181,37 @@ def test_snakemake_takes_seeds_from_its_command_line(tmp_path):
     assert bad.returncode != 0 and "seeds: expected a non-empty list of distinct integers >= 0; got [0, 'x']" in bad.stdout + bad.stderr
 
 
-def test_dvc_stops_before_any_stage_on_unknown_reward(tmp_path):
-    """DVC's first stage checks params: `dvc exp run -S reward=v99` stops before any other stage
-    runs, naming the valid versions, and loses nothing written before."""
+@pytest.mark.parametrize("setting,needle", [
+    ("reward=v99", "reward: unknown reward version 'v99' for task lift; valid: v11, v19"),
+    ("task=lfit", "task: unknown task 'lfit'; valid: lift, paper_square, pick_place, walk"),
+])
+def test_dvc_stops_before_any_stage_on_bad_params(tmp_path, setting, needle):
+    """DVC's first stage checks params: `dvc exp run -S reward=v99` (or an unknown task) stops
+    before any other stage runs, naming the valid values, and loses nothing written before."""
     ws = d.make_workspace(tmp_path / "ws")
     d.git_init(ws)
     d.run([DVC, "repro"], ws)
     d.ran(ws)
     before = (ws / "reports/lift_v19.md").read_text()
-    proc = d.run([DVC, "exp", "run", "-S", "reward=v99"], ws, check=False)
+    proc = d.run([DVC, "exp", "run", "-S", setting], ws, check=False)
+    out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "unknown reward version 'v99' for task lift; valid: v11, v19" in proc.stdout + proc.stderr
-    assert d.ran(ws) == [], "nothing may run on an unknown reward version"
+    assert needle in out, out
+    assert d.ran(ws) == [], "nothing may run on invalid params"
     assert (ws / "reports/lift_v19.md").read_text() == before
 
 
 @pytest.mark.parametrize("target,needle", [
     ("reports/lift_v99.md", "unknown reward version 'v99' for task lift; valid: v11, v19"),
     ("data/runs/lift_v99_mujoco/ppo/seed0", "unknown reward version 'v99' for task lift; valid: v11, v19"),
-    ("reports/stack_v19.md", "MissingRuleException"),
+    ("reports/stack_v19.md", "task: unknown task 'stack'; valid: lift, paper_square, pick_place, walk"),
+    ("reports/lfit_compare.md", "task: unknown task 'lfit'; valid: lift, paper_square, pick_place, walk"),
+    ("data/runs/lfit_v19_mujoco/ppo/seed0", "task: unknown task 'lfit'; valid: lift, paper_square, pick_place, walk"),
+    ("data/sanity/lfit_mujoco.json", "task: unknown task 'lfit'; valid: lift, paper_square, pick_place, walk"),
 ])
 def test_snakemake_stops_on_an_unknown_target(tmp_path, target, needle):
-    """A target naming an unknown reward version stops while the DAG is built, naming the valid ones."""
+    """A target naming an unknown task or reward version stops while the DAG is built, naming the
+    valid ones (an unknown task through rule unknown_task: no other rule matches it)."""
     ws = d.make_workspace(tmp_path / "ws")
     proc = d.run(SNAKEMAKE + [target], ws, check=False)
     assert proc.returncode != 0
