@@ -187,18 +187,27 @@ def test_snakemake_takes_seeds_from_its_command_line(tmp_path):
 ])
 def test_dvc_stops_before_any_stage_on_bad_params(tmp_path, setting, needle):
     """DVC's first stage checks params: `dvc exp run -S reward=v99` (or an unknown task) stops
-    before any other stage runs, naming the valid values, and loses nothing written before."""
+    before any other stage runs, naming the valid values, and loses nothing written before. DVC
+    leaves the -S value in params.yaml: the error says so and how to restore the file."""
     ws = d.make_workspace(tmp_path / "ws")
     d.git_init(ws)
     d.run([DVC, "repro"], ws)
     d.ran(ws)
     before = (ws / "reports/lift_v19.md").read_text()
+    params = (ws / "params.yaml").read_text()
     proc = d.run([DVC, "exp", "run", "-S", setting], ws, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert needle in out, out
     assert d.ran(ws) == [], "nothing may run on invalid params"
     assert (ws / "reports/lift_v19.md").read_text() == before
+    key, value = setting.split("=")
+    was = {"reward": "v19", "task": "lift"}[key]
+    assert (f"params.yaml now holds {key}: {value} (was {was}), against the last commit" in out
+            and "Restore both with `git checkout params.yaml && dvc checkout`" in out), out
+    d.run(["bash", "-c", "git checkout params.yaml && dvc checkout"], ws)       # the restore it names
+    assert (ws / "params.yaml").read_text() == params
+    assert "Data and pipelines are up to date" in d.run([DVC, "status"], ws).stdout
 
 
 @pytest.mark.parametrize("target,needle", [

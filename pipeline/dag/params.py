@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -150,6 +152,40 @@ def validate(params: dict, check_envs: bool = True) -> dict:
         raise ParamsError("invalid params:\n  " + "\n  ".join(problems))
     return params
 
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+def exp_run_hint(path) -> str | None:
+    """Under `dvc exp run` in the workspace, how to get params.yaml back. DVC writes the -S values
+    into the workspace's params.yaml before it runs the stages and leaves them there when a stage
+    fails (DVC 3.67), so after `dvc exp run -S reward=v99` the file says v99 although the
+    experiment never ran. Queued and --temp experiments run in a copy (DVC_ROOT is elsewhere) and
+    leave the workspace alone: no hint."""
+    baseline = os.environ.get("DVC_EXP_BASELINE_REV")
+    root = os.environ.get("DVC_ROOT")
+    if not os.environ.get("DVC_EXP_NAME") or not root or Path(root).resolve() != Path(path).resolve().parent:
+        return None
+    name = Path(path).name
+    committed = subprocess.run(["git", "show", f"{baseline}:./{name}"], cwd=Path(path).parent,
+                               capture_output=True, text=True)
+    changes = ""
+    if baseline and committed.returncode == 0:
+        try:
+            before, now = _flat(yaml.safe_load(committed.stdout) or {}), _flat(load(path))
+            changes = "; ".join(f"{k}: {now.get(k, '(none)')} (was {before.get(k, '(none)')})"
+                                for k in [*now, *(k for k in before if k not in now)]
+                                if now.get(k) != before.get(k))
+        except (ParamsError, yaml.YAMLError, AttributeError):
+            pass
+    held = f"now holds {changes}, against the last commit" if changes else "now differs from the last commit"
+    return (f"note: {name} {held}: `dvc exp run` writes its -S values into the workspace's {name} before "
+            f"it runs and leaves them there when a stage fails, with the workspace's outputs checked out "
+            f"for them. Restore both with `git checkout {name} && dvc checkout` (git checkout also drops "
+            "your own uncommitted edits of the file, if any), or rerun with valid values.")
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("params", nargs="?", default=str(PARAMS_FILE), help="params file (default: params.yaml)")
@@ -165,6 +201,9 @@ def main(argv=None) -> int:
         validate(params)
     except ParamsError as e:
         print(f"error: {e}", file=sys.stderr)
+        hint = exp_run_hint(args.params)
+        if hint:
+            print(hint, file=sys.stderr)
         return 2
     if args.print or args.merge:
         # default_flow_style=None keeps short lists inline; PyYAML writes floats as 1.0e-05, which
