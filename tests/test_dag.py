@@ -210,6 +210,27 @@ def test_dvc_stops_before_any_stage_on_bad_params(tmp_path, setting, needle):
     assert "Data and pipelines are up to date" in d.run([DVC, "status"], ws).stdout
 
 
+@pytest.mark.parametrize("damage", ["torn", "deleted"])
+def test_dvc_restores_a_damaged_or_deleted_run_from_its_cache(tmp_path, damage):
+    """The recovery a damaged checkpoint's error names (pipeline/run/finished.py) for DVC:
+    `dvc repro` puts the run back from its cache, with or without the run folder deleted first,
+    and reruns nothing (Snakemake's half, a retrain, is in tests/e2e/smoke.py)."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.git_init(ws)
+    d.run([DVC, "repro"], ws)
+    d.ran(ws)
+    run = ws / "data/runs/lift_v19_mujoco/ppo/seed0"
+    before = (run / "result.txt").read_text()
+    if damage == "torn":
+        (run / "result.txt").write_text(before[:10])
+    else:
+        import shutil
+        shutil.rmtree(run)
+    out = d.run([DVC, "repro"], ws).stdout
+    assert "Stage 'train-ppo-seed0' is cached - skipping run, checking out outputs" in out
+    assert (run / "result.txt").read_text() == before and d.ran(ws) == []
+
+
 @pytest.mark.parametrize("target,needle", [
     ("reports/lift_v99.md", "unknown reward version 'v99' for task lift; valid: v11, v19"),
     ("data/runs/lift_v99_mujoco/ppo/seed0", "unknown reward version 'v99' for task lift; valid: v11, v19"),
