@@ -167,7 +167,7 @@ def clone(tmp_path_factory) -> Path:
 def clone_env(clone: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAKEMAKE", "DVC_"))}
     return {**env, "PATH": f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}", "PYTHONPATH": str(clone),
-            "OMP_NUM_THREADS": "1", "MUJOCO_GL": env.get("MUJOCO_GL", "egl")}
+            "OMP_NUM_THREADS": "1"}
 
 
 def sh(command: str, cwd: Path) -> subprocess.CompletedProcess:
