@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.run import bases, checkpoints, cli, files, provenance, settings, stats
+from pipeline.run import bases, checkpoints, cli, files, finished, provenance, settings, stats
 
 
 def parse_args(argv=None):
@@ -63,7 +63,7 @@ def evaluate_run(args, run_dir, env_params, ev) -> list[dict]:
     import algos
     from envs.single import make_env
 
-    found = checkpoints.intact(run_dir)
+    found = finished.checkpoints(run_dir)     # all intact up to the trained step, or stop
     env_cfg = checkpoints.policy_env(args.algo, env_params, found)
     for path, meta in found:        # refuse before spending time on any of them
         checkpoints.check_checkpoint(meta, path, args.task, args.reward, {k: env_cfg[k] for k in checkpoints.OBS_KEYS})

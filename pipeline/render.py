@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from pipeline.run import bases, checkpoints, cli, files, settings
+from pipeline.run import bases, checkpoints, cli, files, finished, settings
 
 SHEET_MAX = 8
 SHEET_COLUMNS = 4
@@ -132,8 +132,9 @@ def main(argv=None) -> int:
     if not set(cameras) <= set(valid):
         raise settings.ParamsError(f"render.cameras: got {r['cameras']!r}; valid cameras of task {args.task}: "
                               f"{', '.join(valid)} (comma-separated)")
-    runs = {checkpoints.intact(d)[0][1]["seed"]: d for d in args.runs}
-    found = checkpoints.intact(runs[min(runs)])       # the lowest seed's run
+    done = {d: finished.checkpoints(d) for d in args.runs}     # all intact up to the trained step, or stop
+    runs = {found[0][1]["seed"]: d for d, found in done.items()}
+    found = done[runs[min(runs)]]       # the lowest seed's run
     env_cfg = checkpoints.policy_env(args.algo, env_params, found)
     for path, meta in found:
         checkpoints.check_checkpoint(meta, path, args.task, args.reward, {k: env_cfg[k] for k in checkpoints.OBS_KEYS})

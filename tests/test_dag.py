@@ -169,28 +169,79 @@ def test_snakemake_stops_on_bad_params(tmp_path, key, value, needle):
     assert d.ran(ws) == [], "nothing may run on invalid params"
 
 
-def test_dvc_stops_before_any_stage_on_unknown_reward(tmp_path):
-    """DVC's first stage checks params: `dvc exp run -S reward=v99` stops before any other stage
-    runs, naming the valid versions, and loses nothing written before."""
+def test_snakemake_takes_seeds_from_its_command_line(tmp_path):
+    """`snakemake --config 'seeds=[0,1,2]'` (the README's) passes the seeds as text: the DAG has a
+    run of every algorithm for each of the three seeds, and text that is no seed is refused."""
+    ws = d.make_workspace(tmp_path / "ws")
+    proc = d.run(SNAKEMAKE + ["-n", "--config", "seeds=[0,1,2]"], ws)
+    for algo in ("ppo", "sac"):
+        for seed in (0, 1, 2):
+            assert f"data/runs/lift_v19_mujoco/{algo}/seed{seed}" in proc.stdout
+    bad = d.run(SNAKEMAKE + ["-n", "--config", "seeds=[0,x]"], ws, check=False)
+    assert bad.returncode != 0 and "seeds: expected a non-empty list of distinct integers >= 0; got [0, 'x']" in bad.stdout + bad.stderr
+
+
+@pytest.mark.parametrize("setting,needle", [
+    ("reward=v99", "reward: unknown reward version 'v99' for task lift; valid: v11, v19"),
+    ("task=lfit", "task: unknown task 'lfit'; valid: lift, paper_square, pick_place, walk"),
+])
+def test_dvc_stops_before_any_stage_on_bad_params(tmp_path, setting, needle):
+    """DVC's first stage checks params: `dvc exp run -S reward=v99` (or an unknown task) stops
+    before any other stage runs, naming the valid values, and loses nothing written before. DVC
+    leaves the -S value in params.yaml: the error says so and how to restore the file."""
     ws = d.make_workspace(tmp_path / "ws")
     d.git_init(ws)
     d.run([DVC, "repro"], ws)
     d.ran(ws)
     before = (ws / "reports/lift_v19.md").read_text()
-    proc = d.run([DVC, "exp", "run", "-S", "reward=v99"], ws, check=False)
+    params = (ws / "params.yaml").read_text()
+    proc = d.run([DVC, "exp", "run", "-S", setting], ws, check=False)
+    out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "unknown reward version 'v99' for task lift; valid: v11, v19" in proc.stdout + proc.stderr
-    assert d.ran(ws) == [], "nothing may run on an unknown reward version"
+    assert needle in out, out
+    assert d.ran(ws) == [], "nothing may run on invalid params"
     assert (ws / "reports/lift_v19.md").read_text() == before
+    key, value = setting.split("=")
+    was = {"reward": "v19", "task": "lift"}[key]
+    assert (f"params.yaml now holds {key}: {value} (was {was}), against the last commit" in out
+            and "Restore both with `git checkout params.yaml && dvc checkout`" in out), out
+    d.run(["bash", "-c", "git checkout params.yaml && dvc checkout"], ws)       # the restore it names
+    assert (ws / "params.yaml").read_text() == params
+    assert "Data and pipelines are up to date" in d.run([DVC, "status"], ws).stdout
+
+
+@pytest.mark.parametrize("damage", ["torn", "deleted"])
+def test_dvc_restores_a_damaged_or_deleted_run_from_its_cache(tmp_path, damage):
+    """The recovery a damaged checkpoint's error names (pipeline/run/finished.py) for DVC:
+    `dvc repro` puts the run back from its cache, with or without the run folder deleted first,
+    and reruns nothing (Snakemake's half, a retrain, is in tests/e2e/smoke.py)."""
+    ws = d.make_workspace(tmp_path / "ws")
+    d.git_init(ws)
+    d.run([DVC, "repro"], ws)
+    d.ran(ws)
+    run = ws / "data/runs/lift_v19_mujoco/ppo/seed0"
+    before = (run / "result.txt").read_text()
+    if damage == "torn":
+        (run / "result.txt").write_text(before[:10])
+    else:
+        import shutil
+        shutil.rmtree(run)
+    out = d.run([DVC, "repro"], ws).stdout
+    assert "Stage 'train-ppo-seed0' is cached - skipping run, checking out outputs" in out
+    assert (run / "result.txt").read_text() == before and d.ran(ws) == []
 
 
 @pytest.mark.parametrize("target,needle", [
     ("reports/lift_v99.md", "unknown reward version 'v99' for task lift; valid: v11, v19"),
     ("data/runs/lift_v99_mujoco/ppo/seed0", "unknown reward version 'v99' for task lift; valid: v11, v19"),
-    ("reports/stack_v19.md", "MissingRuleException"),
+    ("reports/stack_v19.md", "task: unknown task 'stack'; valid: lift, paper_square, pick_place, walk"),
+    ("reports/lfit_compare.md", "task: unknown task 'lfit'; valid: lift, paper_square, pick_place, walk"),
+    ("data/runs/lfit_v19_mujoco/ppo/seed0", "task: unknown task 'lfit'; valid: lift, paper_square, pick_place, walk"),
+    ("data/sanity/lfit_mujoco.json", "task: unknown task 'lfit'; valid: lift, paper_square, pick_place, walk"),
 ])
 def test_snakemake_stops_on_an_unknown_target(tmp_path, target, needle):
-    """A target naming an unknown reward version stops while the DAG is built, naming the valid ones."""
+    """A target naming an unknown task or reward version stops while the DAG is built, naming the
+    valid ones (an unknown task through rule unknown_task: no other rule matches it)."""
     ws = d.make_workspace(tmp_path / "ws")
     proc = d.run(SNAKEMAKE + [target], ws, check=False)
     assert proc.returncode != 0

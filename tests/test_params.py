@@ -75,6 +75,19 @@ def test_errors_name_the_key_and_valid_values():
     assert "seeds" in _errors(lambda p: p.update(seeds=[0, 0]))
 
 
+@pytest.mark.parametrize("given,expected", [(["0", "1", "2"], [0, 1, 2]), (["10", 3], [10, 3]), ([0, 1], [0, 1])])
+def test_seeds_as_snakemake_config_gives_them(given, expected):
+    """`snakemake --config 'seeds=[0,1,2]'` passes the list items as text (YAML's BaseLoader):
+    validation turns plain decimal numbers into ints, in the config itself, once."""
+    params = {**copy.deepcopy(cfg.load()), "seeds": given}
+    assert cfg.validate(params)["seeds"] == expected and params["seeds"] == expected
+
+
+@pytest.mark.parametrize("seeds", [["01"], ["-1"], ["1.0"], ["a"], ["0", 0], [" 1"], [True], []])
+def test_seeds_that_are_not_plain_numbers_are_refused(seeds):
+    assert "seeds: expected a non-empty list of distinct integers >= 0" in _errors(lambda p: p.update(seeds=seeds))
+
+
 def test_residual_learners_name_their_bases():
     assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, tqc, her, drqv2, scripted, bc, or a residual learner on a base " \
            "as <algorithm>+<base> with base zero, scripted or a trained run of ppo or sac" in _errors(

@@ -87,6 +87,49 @@ def test_evaluate_refuses_changed_reward_code(ppo_run, tmp_path):
     assert proc.returncode == 2 and "code changed since training" in proc.stderr
 
 
+def render_args(run, tmp, algo="ppo"):
+    out = [tmp / n for n in ("v.mp4", "s.png", "still.png", "r.json")]
+    return ["--task", "lift", "--reward", "v19", "--algo", algo, "--runs", run, "--video", out[0], "--sheet", out[1],
+            "--still", out[2], "--info", out[3], *shlex.split(flags(STAGES["render"], PARAMS, algo))]
+
+
+def tear(run, how):
+    """Damage a finished run's checkpoints as a crash, a full disk or a stray command would."""
+    zips = sorted((run / "checkpoints").glob("step_*.zip"))
+    if how == "torn newest":
+        zips[-1].write_bytes(zips[-1].read_bytes()[:1000])
+        return f"{zips[-1]} does not match its recorded sha256 (torn or corrupted)"
+    if how == "torn middle":
+        zips[1].write_bytes(zips[1].read_bytes()[:-10])
+        return f"{zips[1]} does not match its recorded sha256"
+    if how == "newest removed":
+        zips[-1].unlink()
+        zips[-1].with_suffix(".json").unlink()
+        return "no checkpoint of step 512"
+    if how == "newest metadata torn":
+        zips[-1].with_suffix(".json").write_text('{"global_step": 5')
+        return f"{zips[-1].with_suffix('.json')} is unreadable"
+
+
+@pytest.mark.parametrize("how", ["torn newest", "torn middle", "newest removed", "newest metadata torn"])
+def test_evaluate_and_render_stop_on_a_damaged_checkpoint(ppo_run, tmp_path, how):
+    """Issue 25: a truncated newest checkpoint made evaluate skip it with a warning, exit 0 and
+    report final step 256 for a run trained to 512. A finished run's checkpoints must all be whole:
+    evaluate and render stop, naming the file and the command that recovers it."""
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(ppo_run, run)
+    needle = tear(run, how)
+    for module, args in (("evaluate", eval_args(run, tmp_path)), ("render", render_args(run, tmp_path))):
+        proc = stage(module, *args, check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert f"damaged checkpoint in {run}: {needle}" in proc.stderr, proc.stderr
+        assert ("its learning curve would miss them" if how == "torn middle" else
+                "The run trained to step 512; its newest intact checkpoint is step 256") in proc.stderr
+        assert f"rerun your snakemake command with `--forcerun {run}`" in proc.stderr and "`dvc repro`" in proc.stderr
+    assert not any((tmp_path / n).exists() for n in ("e.parquet", "e.json", "v.mp4", "r.json"))
+
+
 def test_train_rejects_unknown_reward_before_training(tmp_path, sanity):
     out = tmp_path / "run"
     proc = stage("train", *train_args(out, sanity, reward="v99"), check=False)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -80,8 +83,21 @@ def compare_problems(params: dict) -> list[str]:
             problems += [f"compare.pairs {pair}: {p}" for p in task_reward_problems(task, reward, [algo])]
     return problems
 
+def from_command_line(params: dict) -> dict:
+    """Seeds as integers, where a command line gave them as text: Snakemake's --config parses the
+    items of a list with YAML's BaseLoader, so `--config 'seeds=[0,1,2]'` arrives as ['0', '1', '2'].
+    Only plain decimal numbers are turned into ints ('01', '-1', '1.0' stay text and fail
+    validation), in place, so that both DAG tools name seed0, seed1, ... the same."""
+    seeds = params.get("seeds")
+    if isinstance(seeds, list):
+        params["seeds"] = [int(s) if isinstance(s, str) and re.fullmatch(r"0|[1-9][0-9]*", s) else s
+                           for s in seeds]
+    return params
+
 def validate(params: dict, check_envs: bool = True) -> dict:
-    """Return params unchanged if valid; otherwise raise ParamsError listing every problem."""
+    """Return params if valid (seeds given as text turned into ints, in place: from_command_line);
+    otherwise raise ParamsError listing every problem."""
+    from_command_line(params)
     problems: list[str] = []
     for key in params:
         if key not in TOP_LEVEL:
@@ -139,6 +155,40 @@ def validate(params: dict, check_envs: bool = True) -> dict:
         raise ParamsError("invalid params:\n  " + "\n  ".join(problems))
     return params
 
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+def exp_run_hint(path) -> str | None:
+    """Under `dvc exp run` in the workspace, how to get params.yaml back. DVC writes the -S values
+    into the workspace's params.yaml before it runs the stages and leaves them there when a stage
+    fails (DVC 3.67), so after `dvc exp run -S reward=v99` the file says v99 although the
+    experiment never ran. Queued and --temp experiments run in a copy (DVC_ROOT is elsewhere) and
+    leave the workspace alone: no hint."""
+    baseline = os.environ.get("DVC_EXP_BASELINE_REV")
+    root = os.environ.get("DVC_ROOT")
+    if not os.environ.get("DVC_EXP_NAME") or not root or Path(root).resolve() != Path(path).resolve().parent:
+        return None
+    name = Path(path).name
+    committed = subprocess.run(["git", "show", f"{baseline}:./{name}"], cwd=Path(path).parent,
+                               capture_output=True, text=True)
+    changes = ""
+    if baseline and committed.returncode == 0:
+        try:
+            before, now = _flat(yaml.safe_load(committed.stdout) or {}), _flat(load(path))
+            changes = "; ".join(f"{k}: {now.get(k, '(none)')} (was {before.get(k, '(none)')})"
+                                for k in [*now, *(k for k in before if k not in now)]
+                                if now.get(k) != before.get(k))
+        except (ParamsError, yaml.YAMLError, AttributeError):
+            pass
+    held = f"now holds {changes}, against the last commit" if changes else "now differs from the last commit"
+    return (f"note: {name} {held}: `dvc exp run` writes its -S values into the workspace's {name} before "
+            f"it runs and leaves them there when a stage fails, with the workspace's outputs checked out "
+            f"for them. Restore both with `git checkout {name} && dvc checkout` (git checkout also drops "
+            "your own uncommitted edits of the file, if any), or rerun with valid values.")
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("params", nargs="?", default=str(PARAMS_FILE), help="params file (default: params.yaml)")
@@ -154,6 +204,9 @@ def main(argv=None) -> int:
         validate(params)
     except ParamsError as e:
         print(f"error: {e}", file=sys.stderr)
+        hint = exp_run_hint(args.params)
+        if hint:
+            print(hint, file=sys.stderr)
         return 2
     if args.print or args.merge:
         # default_flow_style=None keeps short lists inline; PyYAML writes floats as 1.0e-05, which

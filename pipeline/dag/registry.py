@@ -167,9 +167,12 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         name="params", module="dag.params", each=(),
         args="{input.params} --out {output.ok}",
         params=(),
-        code=("pipeline/dag/params.py",), plugs=("task", "algorithms"),
-        # the reward versions on disk are what an unknown version is checked against
-        inputs={"params": Input("params.yaml"), "rewards": Input("envs/rewards")},
+        # The tasks and reward versions on disk are what an unknown task or version is checked
+        # against: whole folders, never envs/tasks/${task}.py, whose absence DVC would report as
+        # "[Errno 2] No such file" before this check could name the valid tasks. base.py brings
+        # the shared code a task module imports; every algorithm's block is read.
+        code=("pipeline/dag/params.py", "envs/tasks/base.py"), plugs=("algorithms",),
+        inputs={"params": Input("params.yaml"), "rewards": Input("envs/rewards"), "tasks": Input("envs/tasks")},
         outputs={"ok": Output(PARAMS_CHECK)},
         resources={"mem_mb": 1000, "runtime": 5},
         tools=("dvc",),
@@ -399,6 +402,36 @@ def smk_wildcard_constraints() -> dict:
     return {"task": "|".join(sorted(tasks, key=len, reverse=True)), "reward": r"(?!compare\b)[A-Za-z0-9_-]+",
             "backend": "|".join(settings.BACKENDS), "seed": "[0-9]+",
             "algo": f"(?:{'|'.join(settings.ALGOS)})(?:\\+(?:{'|'.join(algos.BASES + algos.TRAINED_BASES)}))?"}
+
+
+# Where the DAG writes files named after a task: a target there whose name starts with no known
+# task matches no rule (their {task} is an alternation of the known tasks), so the Snakefile's last
+# rule, unknown_task, takes it and stops the DAG naming the valid tasks.
+TASK_FOLDERS = ("reports", "data/sanity", "data/runs", "data/eval", "data/videos")
+
+
+def smk_unknown_task_constraints() -> dict:
+    """The wildcard constraints of rule unknown_task: a folder of TASK_FOLDERS, then a name that
+    does not start with a known task and an underscore."""
+    known = smk_wildcard_constraints()["task"]
+    return {"folder": "|".join(TASK_FOLDERS), "name": f"(?!(?:{known})_)[^/]+(?:/.+)?"}
+
+
+def smk_unknown_task(wc) -> list[str]:
+    """An input function that always raises: the unknown task of a target, with the valid tasks,
+    as for an unknown task in params.yaml. The task is read as the name up to its reward version
+    and backend ({task}_{reward}_{backend}, {task}_{backend}, {task}_{reward}, {task}_compare)."""
+    from envs import rewards
+    stem = wc.name.split("/")[0].removesuffix(".md").removesuffix(".json")
+    for suffix in ("_compare", *(f"_{b}" for b in settings.BACKENDS)):
+        if stem.endswith(suffix):
+            stem = stem.removesuffix(suffix)
+            break
+    if wc.folder != "data/sanity" and not wc.name.startswith(f"{stem}_compare"):
+        stem = stem.rpartition("_")[0] or stem          # the reward version
+    problems = settings.task_reward_problems(stem, None) if stem not in rewards.tasks() else []
+    raise ValueError(problems[0] if problems else
+                     f"task: no task in {wc.folder}/{wc.name} (expected <task>_...); valid: {', '.join(rewards.tasks())}")
 
 
 def smk_code(name: str, config: dict):

@@ -9,7 +9,8 @@ Nothing in the working tree is touched: each tool runs in its own copy of the pr
 git tracks plus untracked, non-ignored ones), so a smoke report never overwrites a real one. For DVC
 the copy gets the smoke values merged into params.yaml, a regenerated dvc.yaml, and its own git
 repository (`dvc exp run` needs a commit). Checks: the report is written with real numbers, a
-rerun does nothing, `dvc exp run -S`, `dvc exp show`, `dvc metrics diff` and `dvc plots show` work.
+rerun does nothing, a torn checkpoint stops the DAG and the recovery it names works (Snakemake),
+`dvc exp run -S`, `dvc exp show`, `dvc metrics diff` and `dvc plots show` work.
 """
 from __future__ import annotations
 
@@ -154,6 +155,7 @@ def smoke_snakemake(ws: Path, cores: int, backend: str | None = None, experiment
     timings = {"snakemake_full_s": round(full, 1), "snakemake_noop_s": round(noop, 2)}
     if not (backend or experiment):
         timings.update(smoke_compare(ws, config, cores, imports))
+        timings.update(smoke_torn_checkpoint(ws, config, cores))
     check_imports(imports, compared=not (backend or experiment), params=merged_params(ws, configfiles, values))
     sh(["snakemake", *config, "--report", "report.html"], ws, quiet=True)
     if (ws / "report.html").stat().st_size < 100_000:
@@ -176,6 +178,39 @@ def smoke_compare(ws: Path, config: list[str], cores: int, imports: Path) -> dic
         if needle not in text:
             raise SystemExit(f"smoke: reports/lift_compare.md lacks {needle!r}")
     return {"snakemake_compare_s": round(time.time() - t, 1)}
+
+
+def smoke_torn_checkpoint(ws: Path, config: list[str], cores: int) -> dict:
+    """A torn newest checkpoint stops the DAG (evaluate and render) naming the file and the
+    recovery, and the recovery it names works: --forcerun of the run folder retrains that run
+    alone, to the same weights, and the report is back at the trained final step."""
+    from pipeline.run import checkpoints
+    t = time.time()
+    run = "data/runs/lift_v19_mujoco/ppo/seed0"
+    weights, other = checkpoints.final_weights(ws / run), (ws / "data/runs/lift_v19_mujoco/sac/seed0/run.json").stat()
+    newest = sorted((ws / run / "checkpoints").glob("step_*.zip"))[-1]
+    newest.write_bytes(newest.read_bytes()[:1000])         # torn, as by a crash or a full disk
+    force = ["snakemake", "--cores", str(cores), "--keep-going", "--forcerun", "data/eval/lift_v19_mujoco/ppo.json",
+             "data/videos/lift_v19_mujoco/ppo.mp4", *config]
+    print("+", " ".join(force), "(must fail)", flush=True)
+    proc = subprocess.run(force, cwd=ws, env=tool_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=1800)
+    recovery = f"`--forcerun {run}`"
+    for stage in ("evaluate", "render"):
+        log = (ws / f"logs/{stage}/lift_v19_mujoco_ppo.log").read_text()
+        if proc.returncode == 0 or f"{newest.relative_to(ws)} does not match its recorded sha256" not in log \
+                or recovery not in log:
+            raise SystemExit(f"smoke: a torn checkpoint did not stop {stage} naming it and the recovery:\n{log}")
+    out = sh(["snakemake", "--cores", str(cores), "--forcerun", run, *config], ws, quiet=True)   # the recovery
+    trained = [line for line in out.splitlines() if "wildcards:" in line and "seed=" in line]
+    metrics = json.loads((ws / "data/eval/lift_v19_mujoco/ppo.json").read_text())
+    if (len(trained) != 1 or "algo=ppo, seed=0" not in trained[0] or metrics["final_step"] != 512
+            or (ws / "data/runs/lift_v19_mujoco/sac/seed0/run.json").stat().st_mtime != other.st_mtime
+            or not checkpoints.same_weights(weights, checkpoints.final_weights(ws / run))):
+        raise SystemExit(f"smoke: the recovery from a torn checkpoint did not retrain ppo seed 0 alone to the "
+                         f"same weights and final step 512 (trained: {trained}, final step {metrics['final_step']})")
+    print("smoke: a torn checkpoint stopped evaluate and render; the recovery they name restored the run")
+    return {"snakemake_torn_checkpoint_s": round(time.time() - t, 1)}
 
 
 def smoke_dvc(ws: Path) -> dict:
