@@ -221,6 +221,7 @@ rule report:
         stills=over("data/videos/{task}_{reward}_{backend}/{algo}.png", "algo"),
         sheets=over("data/videos/{task}_{reward}_{backend}/{algo}_sheet.png", "algo"),
         renders=over("data/videos/{task}_{reward}_{backend}/{algo}_render.json", "algo"),
+        demos=stages.smk_demos_summary(config),
         code=code("report"),
     output:
         report=report("reports/{task}_{reward}.md", category="Reports", labels={"report": "{task} {reward}"}),
@@ -242,6 +243,7 @@ rule report:
         "python -m pipeline.report --task {wildcards.task} --reward {wildcards.reward} --sanity {input.sanity} "
         "--episodes {input.episodes} --metrics {input.metrics} --provenance {input.provenance} "
         "--videos {input.videos} --stills {input.stills} --sheets {input.sheets} --renders {input.renders} "
+        "--demos {input.demos} "
         "--out {output.report} --figures {output.figures} {params.report} > {log} 2>&1"
 
 

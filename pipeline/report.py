@@ -41,6 +41,8 @@ def parse_args(argv=None):
     ap.add_argument("--sanity", required=True)
     for name in ("episodes", "metrics", "provenance", "videos", "stills", "sheets", "renders"):
         ap.add_argument(f"--{name}", nargs="+", required=True, help="one per algorithm, in the same order")
+    ap.add_argument("--demos", nargs="*", default=[],
+                    help="the demos stage's summary JSON, where an algorithm learns from demonstrations")
     ap.add_argument("--out", required=True)
     ap.add_argument("--figures", required=True)
     cli.add_block_args(ap, "report")
@@ -150,6 +152,15 @@ def chunk_table(chunks: list[dict], task: str, names: list[str]) -> str:
 
 
 
+
+
+def demos_line(d: dict) -> str:
+    """What the learners that use demonstrations learnt from: the controller, its start, its success."""
+    r = stats.rate(d["successes"], d["episodes"])
+    return (f"The `{d['controller']}` controller, {d['episodes']} episodes from curriculum stage "
+            f"{d['curriculum_stage']} (seed {d['seed']}{', with wrist frames' if d['pixels'] else ''}): success "
+            f"{stats.fmt_rate(r)}, {d['transitions']} transitions; failed episodes are kept, marked. "
+            f"Dataset sha256 `{d['dataset_sha256'][:12]}`.")
 
 
 def sanity_line(checks: dict) -> str:
@@ -276,7 +287,9 @@ def main(argv=None) -> int:
                   f"![{algo} sheet]({os.path.relpath(figs / f'{algo}_sheet.png', here)}) |")
     md.append("")
 
-    # --- sanity and provenance ----------------------------------------------------------------------
+    # --- demonstrations, sanity and provenance -----------------------------------------------------------
+    for path in args.demos:
+        md += ["## Demonstrations", "", demos_line(files.read_json(path)), ""]
     md += ["## Env sanity", "", f"Sanity check {'passed' if sanity.get('ok') else 'FAILED'} on "
            f"{sanity.get('backend')}; {sanity_line(sanity.get('checks', {}))}", ""]
     parity = sanity.get("checks", {}).get("parity")

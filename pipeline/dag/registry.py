@@ -33,7 +33,8 @@ class Input:
     # "algo" or "seed": one path per listed value; "variant": one per (reward, algo, backend) of the
     # compare block; "base": a residual learner's trained base, the run of the same seed(s) (none
     # for other algorithms); "best": the path where render.checkpoint is best (else none); "demos":
-    # the demonstrations, for an algorithm that learns from them (else none). Passed space-separated.
+    # the demonstrations, for an algorithm that learns from them (else none); "demos_any": the
+    # demonstrations where any listed algorithm learns from them. Passed space-separated.
     over: str | None = None
 
 
@@ -235,7 +236,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
         name="report", module="report", each=(),
         args="--task {task} --reward {reward} --sanity {input.sanity} --episodes {input.episodes} "
              "--metrics {input.metrics} --provenance {input.provenance} --videos {input.videos} --stills {input.stills} "
-             "--sheets {input.sheets} --renders {input.renders} "
+             "--sheets {input.sheets} --renders {input.renders} --demos {input.demos} "
              "--out {output.report} --figures {output.figures}",
         params=("report",),
         code=("pipeline/report.py",), plugs=("task",),
@@ -243,7 +244,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
                 "episodes": Input(EVAL + ".parquet", over="algo"), "metrics": Input(EVAL + ".json", over="algo"),
                 "provenance": Input(EVAL + "_provenance.json", over="algo"),
                 "videos": Input(VIDEO + ".mp4", over="algo"), "stills": Input(VIDEO + ".png", over="algo"),
-                "sheets": Input(VIDEO + "_sheet.png", over="algo"), "renders": Input(VIDEO + "_render.json", over="algo")},
+                "sheets": Input(VIDEO + "_sheet.png", over="algo"), "renders": Input(VIDEO + "_render.json", over="algo"),
+                "demos": Input(demos.summary_path(DEMOS), over="demos_any")},
         outputs={"report": Output("reports/{task}_{reward}.md", cache=False),
                  "figures": Output("reports/{task}_{reward}", directory=True, cache=False)},
         resources={"mem_mb": 2000, "runtime": 10},
@@ -328,6 +330,8 @@ def _expand(inp: Input, params: dict, algo=None, seed=None) -> list[str]:
         return [_dvc_path(inp.path, algo, seed)] if params["render"]["checkpoint"] == "best" else []
     if inp.over == "demos":
         return [_dvc_path(inp.path, algo, seed)] if algos.uses_demos(algo) else []
+    if inp.over == "demos_any":
+        return [_dvc_path(inp.path)] if any(map(algos.uses_demos, params["algos"])) else []
     if inp.over == "seed":
         return [_dvc_path(inp.path, algo, s) for s in params["seeds"]]
     if inp.over == "algo":
@@ -479,6 +483,13 @@ def smk_demos_path(config: dict) -> str:
     task and backend (wildcards)."""
     return DEMOS.format(task="{task}", backend="{backend}",
                         **{k: _lookup(config, key) for k, key in DEMOS_KEYS.items()})
+
+
+def smk_demos_summary(config: dict):
+    """An input function: the demos stage's summary, where a listed algorithm learns from demonstrations."""
+    path = demos.summary_path(smk_demos_path(config))
+    return lambda wc: ([path.format(**{"backend": config["backend"], **dict(wc.items())})]
+                       if any(map(algos.uses_demos, config["algos"])) else [])
 
 
 def smk_demos(config: dict):
