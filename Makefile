@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements.txt requirements-genesis.txt $(wildcard pyproje
 	touch $@
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(CORES)
 	$(PY) -m tests.e2e.smoke --cores $(CORES)
 	# The Genesis and walk smoke DAGs are chains of single-core jobs: one core each, side by side.
 	$(MAKE) -j2 smoke-genesis smoke-walk

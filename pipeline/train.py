@@ -33,7 +33,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import algos
-from pipeline.run import bases, checkpoints, chunks, cli, demos, files, provenance, settings
+from pipeline.run import bases, checkpoints, chunks, cli, demos, files, provenance, settings, transitions
 from pipeline.run.runs import Run
 
 
@@ -136,7 +136,7 @@ def train(args, argv) -> int:
     vec = make_vec_env(args.task, args.reward, hp.get("num_envs", 1), seed=args.seed,
                        **bases.with_trained_base(env_cfg, args.out, args.task, args.reward))
     # Demonstrations come with rewards relabelled for this run's reward version (pipeline/run/relabel.py).
-    extra = {"demos": demos.for_training(demos_path(args), args.task, args.reward, env_params)} if data else {}
+    extra = {"demos": transitions.for_training(demos_path(args), args.task, args.reward, env_params)} if data else {}
     trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo, **extra)
     return loop(run, trainer, resume, args.stop_at, lambda: bool(interrupted))
 

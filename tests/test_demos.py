@@ -16,7 +16,7 @@ from envs import rewards
 from envs.demos import record
 from pipeline.dag.params import merge
 from pipeline.dag.registry import ROOT, STAGES, flags
-from pipeline.run import cli, demos, relabel
+from pipeline.run import cli, demos, relabel, transitions
 from stagetools import PARAMS
 
 # From curriculum stage 1 the picker succeeds at about step 90 (held 10 steps above lift_height).
@@ -131,9 +131,9 @@ def test_relabelling_pays_what_the_env_pays(tmp_path, task, controller, stage, r
 def test_training_refuses_demonstrations_of_other_env_settings(lift_demos):
     _, path, p = lift_demos
     env = {**p["env"], "backend": "mujoco"}
-    assert len(demos.for_training(path, "lift", "v19", env).actions) == 480
+    assert len(transitions.for_training(path, "lift", "v19", env).actions) == 480
     with pytest.raises(cli.StageError, match="env.action_scale is 0.04, the run's 0.02"):
-        demos.for_training(path, "lift", "v19", {**env, "action_scale": 0.02})
+        transitions.for_training(path, "lift", "v19", {**env, "action_scale": 0.02})
 
 
 def train(ws, p, algo, out, **extra):
@@ -157,7 +157,7 @@ def test_bc_trains_through_the_train_stage_and_resumes_exactly(lift_demos):
     assert [m["global_step"] for _, m in found] == [0, 100, 200, 300]
     meta = found[-1][1]
     assert meta["demos"] == {"path": str(path.relative_to(ws)), "sha256": demos.fingerprint(path)}
-    data = demos.for_training(path, "lift", "v19", {**p["env"], "backend": "mujoco"})
+    data = transitions.for_training(path, "lift", "v19", {**p["env"], "backend": "mujoco"})
 
     def loss(policy_file):      # mean squared error to the demonstrated actions, all of them
         return float(np.mean((np.stack([bc.load_policy(policy_file).act(o) for o in data.obs]) - data.actions) ** 2))

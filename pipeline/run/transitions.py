@@ -1,0 +1,57 @@
+"""The demonstrations as a learner sees them: transitions, their rewards relabelled for the run's
+reward version (pipeline/run/relabel.py), refused when recorded for another task or env."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.run import cli, relabel, settings
+from pipeline.run.demos import episode_info, fingerprint, load
+
+
+@dataclass
+class Demos:
+    """The demonstrations as transitions for a learner, episode after episode (n transitions)."""
+    obs: np.ndarray            # (n, ...) state observations (pixel datasets: the "state" part)
+    actions: np.ndarray        # (n, action_dim)
+    next_obs: np.ndarray
+    rewards: np.ndarray        # (n,) of the run's reward version, relabelled
+    terminations: np.ndarray   # (n,) bool
+    episode: np.ndarray        # (n,) the episode index of each transition
+    success: np.ndarray        # (n,) bool: its episode succeeded
+    path: str
+    sha256: str
+
+    def provenance(self) -> dict:
+        """What a checkpoint records about the data it learnt from."""
+        return {"path": self.path, "sha256": self.sha256, "transitions": len(self.actions),
+                "episodes": int(len(np.unique(self.episode))),
+                "successful_episodes": int(len(np.unique(self.episode[self.success])))}
+
+
+def for_training(path, task: str, reward: str, env: dict) -> Demos:
+    """The demonstrations in `path` as transitions, their rewards relabelled for `reward`; refused
+    when they were recorded for another task or other env settings than the run's `env`."""
+    dataset = load(path)
+    meta = dataset.storage.metadata
+    problems = [f"task is {meta['task']!r}, the run's {task!r}"] if meta["task"] != task else []
+    problems += [f"env.{k} is {meta['env'][k]!r}, the run's {env[k]!r}" for k in settings.DEMOS_ENV
+                 if k != "obs_mode" and meta["env"].get(k) != env[k]]
+    if meta["backend"] != env["backend"]:
+        problems.append(f"backend is {meta['backend']!r}, the run's {env['backend']!r}")
+    if problems:
+        raise cli.StageError(f"refusing demonstrations {path}: " + "; ".join(problems))
+    rewards, _ = relabel.relabel(dataset, task, reward)
+    obs, actions, next_obs, terms, episode, success = [], [], [], [], [], []
+    for k, (ep, info) in enumerate(zip(dataset.iterate_episodes(), episode_info(dataset))):
+        states = ep.observations["state"] if isinstance(ep.observations, dict) else ep.observations
+        steps = len(ep.actions)
+        obs.append(states[:-1])
+        next_obs.append(states[1:])
+        actions.append(ep.actions)
+        terms.append(ep.terminations)
+        episode.append(np.full(steps, k))
+        success.append(np.full(steps, bool(info["success"])))
+    return Demos(np.concatenate(obs), np.concatenate(actions), np.concatenate(next_obs), rewards,
+                 np.concatenate(terms), np.concatenate(episode), np.concatenate(success), str(path), fingerprint(path))
