@@ -15,7 +15,7 @@ code is imported inside its functions, so reading a schema costs milliseconds):
     USES_DEMOS = True                             optional: it learns from the demos stage's dataset; the
                                                   DAG declares that dataset an input of its runs and
                                                   make_trainer gets it relabelled as demos=
-                                                  (pipeline/run/demos.py: Demos)
+                                                  (pipeline/run/transitions.py: Demos)
 
 The train stage (pipeline/train.py) drives any Trainer through the same loop; where its checkpoint
 files go is pipeline/run/checkpoints.py's business, not the algorithm's.

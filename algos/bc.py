@@ -137,7 +137,7 @@ class BCTrainer(Trainer):
 
 def make_trainer(vec_env, hp, seed, threads, log_dir, demos=None):
     if demos is None:
-        raise ValueError("bc learns from demonstrations: make_trainer needs demos= (pipeline/run/demos.py)")
+        raise ValueError("bc learns from demonstrations: make_trainer needs demos= (pipeline/run/transitions.py)")
     return BCTrainer(vec_env, hp, seed, demos)
 
 

@@ -183,12 +183,12 @@ def test_bc_learns_to_lift_from_picker_demonstrations(tmp_path):
     eps = list(data.iterate_episodes())
     assert all(m["success"] for m in demos.episode_info(data))
     n = sum(len(ep.actions) for ep in eps)
-    transitions = demos.Demos(np.concatenate([ep.observations[:-1] for ep in eps]),
+    pairs = transitions.Demos(np.concatenate([ep.observations[:-1] for ep in eps]),
                               np.concatenate([ep.actions for ep in eps]), None, None, None,
                               np.zeros(n, dtype=int), np.ones(n, dtype=bool), "d", "")
     hp = {"gradient_steps": 4000, "batch_size": 256, "learning_rate": 1.0e-3, "net_width": 256, "net_depth": 2,
           "successful_only": True}
-    trainer = bc.make_trainer(BatchedEnv("lift", reward="v19", **env_kw), hp, 0, 1, None, demos=transitions)
+    trainer = bc.make_trainer(BatchedEnv("lift", reward="v19", **env_kw), hp, 0, 1, None, demos=pairs)
 
     def success_rate(episodes=10):
         trainer.save_policy(tmp_path / "p.pt")
