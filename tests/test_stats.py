@@ -70,9 +70,8 @@ def test_iqm_only_where_it_trims():
 
 
 def simulated_rates(rng, mean, seeds, experiments, spread=20.0, episodes=50):
-    """Seeds' success rates in simulated experiments: each seed's true rate from a Beta with the
-    given mean (concentration `spread`: at mean 0.9, seeds' rates spread by ~6 points), then the
-    rate measured over `episodes` evaluation episodes."""
+    """As benchmarks/interval_coverage.py simulates them: each seed's true rate from a Beta with the
+    given mean (concentration `spread`), measured over `episodes` evaluation episodes."""
     p = rng.beta(mean * spread, (1 - mean) * spread, size=(experiments, seeds))
     return rng.binomial(episodes, p) / episodes
 
