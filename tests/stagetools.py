@@ -2,6 +2,7 @@
 what a training run ended with."""
 from __future__ import annotations
 
+import copy
 import shlex
 import subprocess
 import sys
@@ -63,3 +64,15 @@ def final_weights(run: Path) -> dict:
 def same_weights(a: dict, b: dict) -> bool:
     from pipeline.run import checkpoints
     return checkpoints.same_weights(a, b)
+
+
+def params_errors(mutate) -> str:
+    """The validation errors of params.yaml as changed by mutate (which must make it invalid)."""
+    import pytest
+
+    from pipeline.run import settings
+    params = copy.deepcopy(cfg.load())
+    mutate(params)
+    with pytest.raises(settings.ParamsError) as e:
+        cfg.validate(params)
+    return str(e.value)

@@ -23,6 +23,7 @@ from algos.drqv2.agent import DrQV2Agent
 from algos.drqv2.networks import RandomShiftsAug
 from algos.drqv2.replay import ReplayBuffer, bytes_per_step
 from algos.drqv2.trainer import DrQV2Trainer, evaluate
+from stagetools import params_errors
 from toy_pixel_env import ToyReachVecEnv
 
 torch.set_num_threads(1)
@@ -449,30 +450,19 @@ def test_target_critic_follows_by_polyak_averaging():
 
 # ---------------------------------------------------------------- the params block and the pipeline
 
-def _errors(mutate):
-    """The validation errors of params.yaml as changed by mutate."""
-    from pipeline.dag import params as cfg
-    from pipeline.run import settings
-    params = copy.deepcopy(cfg.load())
-    mutate(params)
-    with pytest.raises(settings.ParamsError) as e:
-        cfg.validate(params)
-    return str(e.value)
-
-
 def test_drqv2_block_errors_name_valid_values():
     """drqv2: `preset` plus optional overrides of it (what DrQV2Config.from_params reads)."""
     from pipeline.dag import params as cfg
-    assert "drqv2.preset: got 'tpu'; expected one of cpu, gpu" in _errors(lambda p: p["drqv2"].update(preset="tpu"))
-    assert "drqv2.encoder_bf16: got 'yes'; expected one of auto, on, off" in _errors(
+    assert "drqv2.preset: got 'tpu'; expected one of cpu, gpu" in params_errors(lambda p: p["drqv2"].update(preset="tpu"))
+    assert "drqv2.encoder_bf16: got 'yes'; expected one of auto, on, off" in params_errors(
         lambda p: p["drqv2"].update(encoder_bf16="yes"))
-    assert "expected a constant like 0.2 or linear(init,final,duration)" in _errors(
+    assert "expected a constant like 0.2 or linear(init,final,duration)" in params_errors(
         lambda p: p["drqv2"].update(stddev_schedule="exp(1.0)"))
-    assert "drqv2.learning_rate: unknown key; valid keys: preset, total_timesteps" in _errors(
+    assert "drqv2.learning_rate: unknown key; valid keys: preset, total_timesteps" in params_errors(
         lambda p: p["drqv2"].update(learning_rate=1.0e-4))
-    assert "drqv2.total_timesteps: missing" in _errors(lambda p: p["drqv2"].pop("total_timesteps"))
-    assert "drqv2.batch_size: got 0" in _errors(lambda p: p["drqv2"].update(batch_size=0))
-    assert "valid: ppo, sac, tqc, her, drqv2" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
+    assert "drqv2.total_timesteps: missing" in params_errors(lambda p: p["drqv2"].pop("total_timesteps"))
+    assert "drqv2.batch_size: got 0" in params_errors(lambda p: p["drqv2"].update(batch_size=0))
+    assert "valid: ppo, sac, tqc, her, drqv2" in params_errors(lambda p: p.update(algos=["ppo", "td3"]))
     # the overrides are optional: a bare preset is a valid block
     params = copy.deepcopy(cfg.load())
     params["drqv2"] = {"preset": "gpu", "total_timesteps": 1000, "num_envs": 8}

@@ -10,6 +10,7 @@ from ruamel.yaml import YAML
 
 from pipeline.dag import params as cfg
 from pipeline.run import settings
+from stagetools import params_errors
 
 FILES = [cfg.PARAMS_FILE, cfg.PARAMS_FILE.parent / "config" / "smoke.yaml"]
 
@@ -53,26 +54,18 @@ def test_smoke_keeps_the_dag_shape():
     assert "algos" not in smoke and "seeds" not in smoke
 
 
-def _errors(mutate):
-    params = copy.deepcopy(cfg.load())
-    mutate(params)
-    with pytest.raises(settings.ParamsError) as e:
-        cfg.validate(params)
-    return str(e.value)
-
-
 def test_errors_name_the_key_and_valid_values():
-    assert "valid: lift, paper_square, pick_place, walk" in _errors(lambda p: p.update(task="stack"))
-    assert "reward: unknown reward version 'v20' for task lift; valid: v11, v19" in _errors(
+    assert "valid: lift, paper_square, pick_place, walk" in params_errors(lambda p: p.update(task="stack"))
+    assert "reward: unknown reward version 'v20' for task lift; valid: v11, v19" in params_errors(
         lambda p: p.update(reward="v20"))
-    assert "valid: ppo, sac, tqc, her" in _errors(lambda p: p.update(algos=["ppo", "td3"]))
-    assert "ppo.learning_rate" in _errors(lambda p: p["ppo"].update(learning_rate="3e-4"))
-    assert "env.obs_mode: got 'rgb'; expected one of state, pixels, state+pixels" in _errors(
+    assert "valid: ppo, sac, tqc, her" in params_errors(lambda p: p.update(algos=["ppo", "td3"]))
+    assert "ppo.learning_rate" in params_errors(lambda p: p["ppo"].update(learning_rate="3e-4"))
+    assert "env.obs_mode: got 'rgb'; expected one of state, pixels, state+pixels" in params_errors(
         lambda p: p["env"].update(obs_mode="rgb"))
-    msg = _errors(lambda p: p["env"].update(max_steps=100))
+    msg = params_errors(lambda p: p["env"].update(max_steps=100))
     assert "env.max_steps: unknown key; valid keys: max_episode_steps" in msg
-    assert "her needs a goal-conditioned task" in _errors(lambda p: p.update(algos=["her"]))
-    assert "seeds" in _errors(lambda p: p.update(seeds=[0, 0]))
+    assert "her needs a goal-conditioned task" in params_errors(lambda p: p.update(algos=["her"]))
+    assert "seeds" in params_errors(lambda p: p.update(seeds=[0, 0]))
 
 
 @pytest.mark.parametrize("given,expected", [(["0", "1", "2"], [0, 1, 2]), (["10", 3], [10, 3]), ([0, 1], [0, 1])])
@@ -85,20 +78,20 @@ def test_seeds_as_snakemake_config_gives_them(given, expected):
 
 @pytest.mark.parametrize("seeds", [["01"], ["-1"], ["1.0"], ["a"], ["0", 0], [" 1"], [True], []])
 def test_seeds_that_are_not_plain_numbers_are_refused(seeds):
-    assert "seeds: expected a non-empty list of distinct integers >= 0" in _errors(lambda p: p.update(seeds=seeds))
+    assert "seeds: expected a non-empty list of distinct integers >= 0" in params_errors(lambda p: p.update(seeds=seeds))
 
 
 def test_residual_learners_name_their_bases():
     assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, tqc, her, drqv2, scripted, bc, or a residual learner on a base " \
-           "as <algorithm>+<base> with base zero, scripted or a trained run of ppo or sac" in _errors(
+           "as <algorithm>+<base> with base zero, scripted or a trained run of ppo or sac" in params_errors(
                lambda p: p.update(algos=["ppo+gr00t"]))
-    assert "takes no base" in _errors(lambda p: p.update(algos=["scripted+zero"]))
-    assert "residual.alpha: got -1.0" in _errors(lambda p: (p.update(algos=["ppo+zero"]), p["residual"].update(alpha=-1.0)))
+    assert "takes no base" in params_errors(lambda p: p.update(algos=["scripted+zero"]))
+    assert "residual.alpha: got -1.0" in params_errors(lambda p: (p.update(algos=["ppo+zero"]), p["residual"].update(alpha=-1.0)))
     from envs import controllers
     without_walk = {t: c for t, c in controllers.TASK_CONTROLLERS.items() if t != "walk"}
     with pytest.MonkeyPatch.context() as mp:      # a task without a controller
         mp.setattr(controllers, "TASK_CONTROLLERS", without_walk)
-        walk = _errors(lambda p: p.update(task="walk", reward="v2", algos=["ppo+scripted"], compare={
+        walk = params_errors(lambda p: p.update(task="walk", reward="v2", algos=["ppo+scripted"], compare={
             "rewards": ["v2"], "algos": ["ppo"], "backends": ["genesis"]}))
     assert "algos: ppo+scripted needs a task with a scripted controller; valid tasks: lift, paper_square, pick_place" in walk
     params = copy.deepcopy(cfg.load())
@@ -109,10 +102,10 @@ def test_residual_learners_name_their_bases():
 def test_compare_pairs_name_valid_rewards_and_algorithms():
     def pairs(*values):
         return lambda p: p["compare"].update(pairs=list(values))
-    msg = _errors(pairs("v19/ppo", "v99/ppo", "v19"))
+    msg = params_errors(pairs("v19/ppo", "v99/ppo", "v19"))
     assert "compare.pairs: 'v99/ppo' is not reward/algo; valid rewards for task lift: v11, v19" in msg
     assert "compare.pairs: 'v19' is not reward/algo" in msg and "'v19/ppo'" not in msg
-    assert "compare.pairs v19/her: algos: her needs a goal-conditioned task" in _errors(pairs("v19/her"))
+    assert "compare.pairs v19/her: algos: her needs a goal-conditioned task" in params_errors(pairs("v19/her"))
     params = cfg.load()
     assert cfg.compare_variants({**params["compare"], "pairs": ["v19/sac", "v11/ppo"]}) == [
         ("v19", "sac", "mujoco"), ("v11", "ppo", "mujoco")], "pairs replace rewards x algos, in their order"
@@ -128,12 +121,12 @@ def test_experiment_files_are_valid(path):
 
 
 def test_all_problems_reported_at_once():
-    msg = _errors(lambda p: (p.update(task="stack"), p["ppo"].update(gamma=2.0), p["sac"].pop("tau")))
+    msg = params_errors(lambda p: (p.update(task="stack"), p["ppo"].update(gamma=2.0), p["sac"].pop("tau")))
     assert "task:" in msg and "ppo.gamma" in msg and "sac.tau: missing" in msg
 
 
 def test_bool_is_not_a_number():
-    assert "sanity.episodes" in _errors(lambda p: p["sanity"].update(episodes=True))
+    assert "sanity.episodes" in params_errors(lambda p: p["sanity"].update(episodes=True))
 
 
 def test_malformed_file_names_the_line(tmp_path):

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.run import files
 from pipeline.run.settings import BLOCKS, SCALARS, Field, format_value
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
@@ -48,15 +49,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="fail if docs/settings.md differs from what would be written")
     args = ap.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is stale: run `python -m pipeline.dag.settings_doc`", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}", file=sys.stderr)
-    return 0
+    return files.write_generated(OUT, render(), args.check, "python -m pipeline.dag.settings_doc")
 
 
 if __name__ == "__main__":

@@ -40,3 +40,18 @@ def _plain(o):
     if hasattr(o, "tolist"):
         return o.tolist()
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def write_generated(path: str | Path, text: str, check: bool, command: str) -> int:
+    """A generated file (dvc.yaml, docs/settings.md): write it, or with check, exit 1 when it differs
+    from what `command` would write."""
+    import sys
+    path = Path(path)
+    if check:
+        if not path.exists() or path.read_text() != text:
+            print(f"{path} is stale: run `{command}`", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
