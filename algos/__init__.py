@@ -15,6 +15,7 @@ ALGOS = {
     "drqv2": "algos.drqv2",     # DrQ-v2, our own, from the wrist camera's pixels
     "scripted": "algos.scripted",   # the task's scripted controller alone: learns nothing (a baseline)
     "bc": "algos.bc",           # behaviour cloning of the demos stage's scripted demonstrations
+    "rlpd": "algos.rlpd",       # our own SAC with prior data: demonstrations in every batch, critic ensemble
 }
 
 # Residual learning (envs/residual.py): "ppo+scripted" is PPO learning a residual on top of the

@@ -136,14 +136,20 @@ def test_training_refuses_demonstrations_of_other_env_settings(lift_demos):
         transitions.for_training(path, "lift", "v19", {**env, "action_scale": 0.02})
 
 
-def train(ws, p, algo, out, **extra):
-    """The train stage for bc in workspace ws (where the demos are), on params p."""
-    p = merge(p, {"bc": extra, "checkpoint_every": 100})
+def train_command(ws, p, algo, out, **extra) -> list[str]:
+    """The train stage's arguments for `algo` in workspace ws (where the demos are), on params p
+    with extra settings of the algorithm's block."""
+    p = merge(p, {algo: extra, "checkpoint_every": 100})
     sanity = ws / "sanity.json"
     sanity.write_text('{"ok": true}')
-    return run_stage("train", ["--task", "lift", "--reward", "v19", "--backend", "mujoco", "--algo", algo,
-                               "--seed", 0, "--sanity", sanity, "--out", out, "--threads", 1,
-                               *shlex.split(flags(STAGES["train"], p, algo))], ws)
+    return [str(a) for a in ["--task", "lift", "--reward", "v19", "--backend", "mujoco", "--algo", algo, "--seed", 0,
+                             "--sanity", sanity, "--out", out, "--threads", 1,
+                             *shlex.split(flags(STAGES["train"], p, algo))]]
+
+
+def train(ws, p, algo, out, **extra):
+    """Run the train stage (see train_command) to its end."""
+    return run_stage("train", train_command(ws, p, algo, out, **extra), ws)
 
 
 def test_bc_trains_through_the_train_stage_and_resumes_exactly(lift_demos):
@@ -218,3 +224,58 @@ def test_params_name_a_controller_of_the_task():
     with pytest.raises(ParamsError, match="dragger is not a controller of task lift; valid for lift: picker"):
         validate(merge(load(), {"algos": ["bc"], "demos": {"controller": "dragger"}}))
     validate(merge(load(), {"demos": {"controller": "dragger"}}))     # recorded for no algorithm: not checked
+
+
+RLPD_SMALL = {"total_timesteps": 600, "num_envs": 2, "learning_starts": 100, "batch_size": 64, "net_width": 64,
+              "num_critics": 4, "utd_ratio": 2.0}
+
+
+def test_symmetric_sampling_draws_the_share_it_is_asked_for():
+    """Each batch holds round(demo_ratio * batch_size) demonstration transitions, the rest online
+    ones, with their own rewards; without demonstrations, online ones only."""
+    from algos.rlpd.trainer import Batches, Replay
+    replay = Replay(100, 3, 2)
+    replay.add(-np.ones((50, 3)), np.zeros((50, 2)), np.full(50, -1.0), -np.ones((50, 3)), np.zeros(50))
+    n = 40
+    demo = transitions.Demos(np.ones((n, 3)), np.zeros((n, 2)), np.ones((n, 3)), np.full(n, 7.0), np.zeros(n, bool),
+                             np.zeros(n, int), np.ones(n, bool), "d", "")
+    for ratio, expected in [(0.5, 128), (0.25, 64), (1.0, 256), (0.0, 0)]:
+        obs, _, reward, _, _ = Batches(replay, demo, 256, ratio, np.random.default_rng(0)).sample()
+        from_demos = obs[:, 0] == 1.0
+        assert int(from_demos.sum()) == expected
+        assert (reward[from_demos] == 7.0).all() and (reward[~from_demos] == -1.0).all()
+    obs, *_ = Batches(replay, None, 256, 0.5, np.random.default_rng(0)).sample()
+    assert (obs == -1.0).all()
+    # Every stored transition can be drawn: 20 batches of 128 online rows cover all 50.
+    batches = Batches(replay, demo, 256, 0.5, np.random.default_rng(1))
+    replay.obs[:50, 1] = np.arange(50)
+    seen = set()
+    for _ in range(20):
+        obs, *_ = batches.sample()
+        seen |= set(obs[128:, 1].int().tolist())
+    assert seen == set(range(50))
+
+
+def test_a_killed_rlpd_run_resumes_bit_for_bit(lift_demos):
+    """SIGKILL after the checkpoint at step 300 of a 600-step rlpd run with demonstrations (half of
+    each batch, 2 critic updates per env step, a 4-critic ensemble); rerunning the same command
+    resumes from it and ends with the weights of the run that never stopped. Its checkpoints record
+    the dataset's hash."""
+    from pipeline.run import checkpoints
+    from stagetools import wait_for
+    ws, path, p = lift_demos
+    p = merge(p, {"train": {"chunk_steps": 0}})
+    train(ws, p, "rlpd", "whole", **RLPD_SMALL)
+    found = checkpoints.intact(ws / "whole")
+    assert [m["global_step"] for _, m in found] == [0, 100, 200, 300, 400, 500, 600]
+    assert found[-1][1]["demos"]["sha256"] == demos.fingerprint(path)
+    args = train_command(ws, p, "rlpd", "killed", **RLPD_SMALL)
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.train", *args], cwd=ws, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(ws / "killed.partial" / "checkpoints" / "step_000000300.json", proc)
+    proc.kill()
+    proc.wait()
+    assert not (ws / "killed").exists()
+    resumed = train(ws, p, "rlpd", "killed", **RLPD_SMALL)
+    assert "resuming rlpd seed 0 from global step 300" in resumed.stdout + resumed.stderr
+    assert checkpoints.same_weights(checkpoints.final_weights(ws / "killed"), checkpoints.final_weights(ws / "whole"))
