@@ -10,6 +10,12 @@ observations:
 - utd_ratio critic updates per env step (all envs together), one actor and temperature update per
   round(utd_ratio) critic updates.
 
+As a residual learner on a base (rlpd+scripted: envs/residual.py), Silver et al. (2018)'s way: the
+actor's output layer starts at zero, so the first policy is the base alone, and for critic_warmup
+env steps the run acts with zero residuals (the base's own transitions) and trains the critics only,
+before the actor moves. Demonstrations hold the controller's whole actions, not residuals: a
+residual learner takes demo_ratio 0.
+
 With demo_ratio 0, num_critics 2, num_min_critics 2 and utd_ratio 1 it is plain SAC, and the one
 SAC the results use: benchmarks/offpolicy_speed.py measures it against Stable-Baselines3's SAC at
 the same settings (docs/benchmarks.md).
@@ -32,6 +38,8 @@ PARAMS = {
     "tau": Field("float", min=0.0, max=1.0, default=0.005, doc="target critics' Polyak factor"),
     "buffer_size": count(default=1000000, doc="online replay capacity, transitions"),
     "learning_starts": count(0, default=5000, doc="env steps of uniform random actions before learning"),
+    "critic_warmup": count(0, default=0, doc="env steps at the start acting with zero actions (a residual learner: "
+                           "the base alone) while only the critics learn"),
     "utd_ratio": Field("float", min=0.01, default=1.0, doc="critic updates per env step (update-to-data ratio)"),
     "num_critics": count(2, default=10, doc="critics in the ensemble (SAC: 2; RLPD: 10)"),
     "num_min_critics": count(1, default=2, doc="critics drawn per update whose minimum is the target (RLPD: 2)"),
@@ -54,6 +62,9 @@ def env_settings(env_params: dict, hp: dict) -> dict:
 
 def make_trainer(vec_env, hp, seed, threads, log_dir, demos=None):
     from algos.rlpd.trainer import RLPDTrainer
+    if getattr(vec_env, "residual", None) is not None and hp["demo_ratio"] > 0:
+        raise ValueError("a residual rlpd learner takes rlpd.demo_ratio: 0 (demonstrations hold the controller's "
+                         f"whole actions, not residuals); got {hp['demo_ratio']}")
     if demos is None and hp["demo_ratio"] > 0:
         raise ValueError("rlpd with demo_ratio > 0 learns from demonstrations: make_trainer needs demos= "
                          "(pipeline/run/transitions.py)")

@@ -98,13 +98,16 @@ def use_bf16(setting: str) -> bool:
 
 
 class Agent:
-    def __init__(self, obs_dim: int, action_dim: int, hp: dict):
+    def __init__(self, obs_dim: int, action_dim: int, hp: dict, zero_actor: bool = False):
         self.hp, self.shape = hp, {"obs_dim": obs_dim, "action_dim": action_dim,
                                    "width": hp["net_width"], "depth": hp["net_depth"]}
         if hp["num_min_critics"] > hp["num_critics"]:
             raise ValueError(f"rlpd.num_min_critics ({hp['num_min_critics']}) exceeds rlpd.num_critics "
                              f"({hp['num_critics']})")
         self.actor = Actor(**self.shape)
+        if zero_actor:      # a residual learner: the first policy's mean is 0, the base alone
+            nn.init.zeros_(self.actor.head.weight)
+            nn.init.zeros_(self.actor.head.bias)
         critic_args = (hp["num_critics"], obs_dim, action_dim, hp["net_width"], hp["net_depth"], hp["critic_layer_norm"])
         self.critics, self.target = Critics(*critic_args), Critics(*critic_args)
         self.target.load_state_dict(self.critics.state_dict())

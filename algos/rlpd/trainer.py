@@ -1,9 +1,10 @@
 """RLPD's replay, its env loop and its checkpoints.
 
-The loop, per vector step of num_envs envs: act (uniform random for the first learning_starts env
-steps), step, store each env's transition (the episode's final observation where it ended, and
+The loop, per vector step of num_envs envs: act (zero actions for the first critic_warmup env steps,
+then uniform random up to learning_starts, then the policy), step, store each env's transition (the episode's final observation where it ended, and
 `terminated` apart from a time-limit truncation), then owe num_envs * utd_ratio critic updates, each
-on a batch of which demo_ratio comes from the demonstrations (symmetric sampling: RLPD's 0.5).
+on a batch of which demo_ratio comes from the demonstrations (symmetric sampling: RLPD's 0.5), and
+an actor update every round(utd_ratio) of them once critic_warmup is past.
 A checkpoint holds everything a resume needs: the agent with its optimisers, the replay, the envs'
 episodes in flight and every RNG, so a resumed run ends with the weights of one that never stopped.
 """
@@ -92,7 +93,7 @@ class RLPDTrainer(Trainer):
             raise ValueError(f"{demos.path}: demonstrations of {demos.obs.shape[1]} observation and "
                              f"{demos.actions.shape[1]} action values; the env has {obs_dim} and {action_dim}")
         torch.manual_seed(seed)
-        self.agent = Agent(obs_dim, action_dim, hp)
+        self.agent = Agent(obs_dim, action_dim, hp, zero_actor=getattr(vec_env, "residual", None) is not None)
         self.rng = np.random.default_rng(seed)
         self.replay = Replay(hp["buffer_size"], obs_dim, action_dim)
         self.batches = Batches(self.replay, demos, hp["batch_size"], hp["demo_ratio"], self.rng)
@@ -110,7 +111,9 @@ class RLPDTrainer(Trainer):
         if self.obs is None:
             self.obs, _ = self.env.reset(seed=self.seed)
         while self.steps < min(step, hp["total_timesteps"]) and not should_stop():
-            if self.steps < hp["learning_starts"]:
+            if self.steps < hp["critic_warmup"]:
+                action = np.zeros((self.num_envs, self.agent.shape["action_dim"]), np.float32)
+            elif self.steps < hp["learning_starts"]:
                 action = self.rng.uniform(-1.0, 1.0, (self.num_envs, self.agent.shape["action_dim"])).astype(np.float32)
             else:
                 action = self.agent.act(self.obs)
@@ -134,7 +137,7 @@ class RLPDTrainer(Trainer):
         obs, action, reward, next_obs, terminated = self.batches.sample()
         self.metrics.update(self.agent.update_critic(obs, action, reward, next_obs, terminated))
         self.updates += 1
-        if self.updates % self.actor_every == 0:
+        if self.updates % self.actor_every == 0 and self.steps >= self.hp["critic_warmup"]:
             self.metrics.update(self.agent.update_actor(obs))
 
     # ---- checkpoints: the policy file, and the resume state (save and load side by side)
