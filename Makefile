@@ -30,7 +30,7 @@ test: setup
 	# The Genesis and walk smoke DAGs are chains of single-core jobs: one core each, side by side.
 	$(MAKE) -j2 smoke-genesis smoke-walk
 	$(PY) -m tests.e2e.smoke --tool snakemake --experiment config/paper_square.yaml --config 'seeds=[0,1]' --cores $(CORES)
-	$(PY) -m tests.e2e.smoke --tool snakemake --experiment config/bc_lift.yaml --cores $(CORES)
+	$(PY) -m tests.e2e.smoke --tool snakemake --experiment config/bc_lift.yaml --config 'algos=[bc,rlpd]' --cores $(CORES)
 	$(PY) -m tests.e2e.smoke_slurm
 
 # lift on Genesis (its sanity stage checks parity with MuJoCo), and the Go2 walk; one core each

@@ -121,3 +121,31 @@ def test_a_policy_base_acts_env_by_env():
             return obs[:6] * 0.5
     obs = np.arange(24, dtype=np.float32).reshape(2, 12)
     np.testing.assert_array_equal(PolicyBase(Half()).act(obs), obs[:, :6] * 0.5)
+
+
+def test_an_off_policy_residual_starts_as_the_base_and_warms_its_critics_first():
+    """rlpd on a base (Silver et al. 2018): the actor's output starts at zero, so its first
+    deterministic policy is the base alone; during critic_warmup the run acts with zero residuals and
+    only the critics learn; after it the actor learns too. Demonstrations are refused (they hold
+    whole actions, not residuals)."""
+    import torch
+
+    from algos import rlpd
+    torch.set_num_threads(1)
+    hp = {k: f.default for k, f in rlpd.PARAMS.items()}
+    hp.update(num_envs=2, learning_starts=0, critic_warmup=60, batch_size=32, net_width=32, num_critics=2,
+              demo_ratio=0.0, bf16="off")
+    trainer = rlpd.make_trainer(make(base="scripted", alpha=0.7, penalty=0.001), hp, 0, 1, None)
+    obs = np.random.default_rng(0).normal(size=(5, trainer.env.single_observation_space.shape[0]))
+    assert (trainer.agent.act(obs, deterministic=True) == 0).all()
+    actor = {k: v.clone() for k, v in trainer.agent.actor.state_dict().items()}
+    critics = {k: v.clone() for k, v in trainer.agent.critics.state_dict().items()}
+    trainer.train_until(60, lambda: False)
+    assert (trainer.replay.action[:60] == 0).all(), "the warm-up acts with the base alone"
+    assert all(torch.equal(v, trainer.agent.actor.state_dict()[k]) for k, v in actor.items())
+    assert not all(torch.equal(v, trainer.agent.critics.state_dict()[k]) for k, v in critics.items())
+    trainer.train_until(80, lambda: False)
+    assert not all(torch.equal(v, trainer.agent.actor.state_dict()[k]) for k, v in actor.items())
+    assert (trainer.replay.action[60:80] != 0).any()
+    with pytest.raises(ValueError, match="residual rlpd learner takes rlpd.demo_ratio: 0"):
+        rlpd.make_trainer(make(base="scripted", alpha=0.7, penalty=0.001), {**hp, "demo_ratio": 0.5}, 0, 1, None)

@@ -111,7 +111,8 @@ class RLPDTrainer(Trainer):
         if self.obs is None:
             self.obs, _ = self.env.reset(seed=self.seed)
         while self.steps < min(step, hp["total_timesteps"]) and not should_stop():
-            if self.steps < hp["critic_warmup"]:
+            warming_up = self.steps < hp["critic_warmup"]
+            if warming_up:
                 action = np.zeros((self.num_envs, self.agent.shape["action_dim"]), np.float32)
             elif self.steps < hp["learning_starts"]:
                 action = self.rng.uniform(-1.0, 1.0, (self.num_envs, self.agent.shape["action_dim"])).astype(np.float32)
@@ -131,13 +132,13 @@ class RLPDTrainer(Trainer):
                 self.credit += self.num_envs * hp["utd_ratio"]
                 while self.credit >= 1.0:
                     self.credit -= 1.0
-                    self._update()
+                    self._update(train_actor=not warming_up)
 
-    def _update(self):
+    def _update(self, train_actor: bool):
         obs, action, reward, next_obs, terminated = self.batches.sample()
         self.metrics.update(self.agent.update_critic(obs, action, reward, next_obs, terminated))
         self.updates += 1
-        if self.updates % self.actor_every == 0 and self.steps >= self.hp["critic_warmup"]:
+        if self.updates % self.actor_every == 0 and train_actor:
             self.metrics.update(self.agent.update_actor(obs))
 
     # ---- checkpoints: the policy file, and the resume state (save and load side by side)
