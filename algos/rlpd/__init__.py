@@ -8,7 +8,10 @@ observations:
   is the minimum over num_min_critics of them drawn at random per update, the actor maximises their
   mean;
 - utd_ratio critic updates per env step (all envs together), one actor and temperature update per
-  round(utd_ratio) critic updates.
+  round(utd_ratio) critic updates;
+- optionally (actor_bc_weight > 0; not RLPD's) a behaviour-cloning term on the demonstrations'
+  rows of the actor's batch, scaled by the critics' mean |Q| as in TD3+BC (0.4 is TD3+BC's 2.5),
+  which keeps the first policies near the demonstrations while the critics learn.
 
 As a residual learner on a base (rlpd+scripted: envs/residual.py), Silver et al. (2018)'s way: the
 actor's output layer starts at zero, so the first policy is the base alone, and for critic_warmup
@@ -48,6 +51,8 @@ PARAMS = {
     "net_depth": count(default=2, doc="hidden layers (actor and critics)"),
     "demo_ratio": Field("float", min=0.0, max=1.0, default=0.5,
                         doc="share of each batch drawn from the demonstrations (0: online data only)"),
+    "actor_bc_weight": Field("float", min=0.0, default=0.0,
+                       doc="behaviour-cloning term on the demonstrations' rows, times the mean |Q| (TD3+BC); 0: RLPD's pure RL"),
     "target_entropy": Field("float|auto", default="auto", doc="the temperature's entropy target; auto: -action_dim"),
     "init_temperature": Field("float", min=0.0, default=1.0, doc="the entropy coefficient at the start"),
     "bf16": Field("str", choices=("auto", "on", "off"), default="auto",

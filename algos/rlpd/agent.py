@@ -6,6 +6,7 @@ One update (update_critic, then every actor_every-th time update_actor):
              Q'(s', a') - alpha * log pi(a'|s')),  a' ~ pi(.|s')
     critic loss = sum over critics of the mean squared error to target
     actor loss  = alpha * log pi(a|s) - mean over critics of Q(s, a)     (critic weights frozen)
+                  + actor_bc_weight * mean|Q| * mean (a - a_demo)^2 on the demonstrations' rows (0 in RLPD)
     temperature loss = -log alpha * (log pi(a|s) + target_entropy)
 Randomness (action noise, the critics drawn) comes from the global torch RNG, seeded and saved by
 the trainer. With bf16 the updates run under bfloat16 autocast: matrix products in bfloat16, about
@@ -148,7 +149,8 @@ class Agent:
                 tp.lerp_(p, tau)
         return {"critic_loss": loss.item(), "q": q.mean().item()}
 
-    def update_actor(self, obs) -> dict:
+    def update_actor(self, obs, demo_actions=None) -> dict:
+        """demo_actions: the demonstrated actions of the batch's first rows (with actor_bc_weight > 0)."""
         self.critics.requires_grad_(False)      # the actor's gradient only: no critic weight grads
         with self.autocast():
             action, log_prob = self.actor(obs)
@@ -157,6 +159,12 @@ class Agent:
         log_prob, q = log_prob.float(), q.float()
         alpha = self.log_alpha.detach().exp()
         loss = (alpha * log_prob - q).mean()
+        bc = torch.zeros(())
+        if demo_actions is not None and self.hp["actor_bc_weight"] > 0:
+            # On the demonstrations' rows: the squared distance of the policy's sampled action to
+            # the demonstrated one, scaled by the Q magnitude as TD3+BC does (weight free of reward scale).
+            bc = (action[:len(demo_actions)].float() - demo_actions).pow(2).mean()
+            loss = loss + self.hp["actor_bc_weight"] * q.abs().mean().detach() * bc
         self.actor_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.actor_opt.step()
@@ -164,7 +172,7 @@ class Agent:
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
         self.alpha_opt.step()
-        return {"actor_loss": loss.item(), "alpha": alpha.item(), "entropy": -log_prob.mean().item()}
+        return {"actor_loss": loss.item(), "alpha": alpha.item(), "entropy": -log_prob.mean().item(), "bc": bc.item()}
 
     # ---- save and load, side by side
     def save_actor(self, path) -> None:

@@ -139,7 +139,7 @@ class RLPDTrainer(Trainer):
         self.metrics.update(self.agent.update_critic(obs, action, reward, next_obs, terminated))
         self.updates += 1
         if self.updates % self.actor_every == 0 and train_actor:
-            self.metrics.update(self.agent.update_actor(obs))
+            self.metrics.update(self.agent.update_actor(obs, action[:self.batches.n_demo]))
 
     # ---- checkpoints: the policy file, and the resume state (save and load side by side)
     def save_policy(self, path: Path) -> None:
