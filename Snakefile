@@ -4,7 +4,7 @@
 #
 #   sanity   data/sanity/{task}_{backend}.json
 #   demos    data/demos/{task}_{backend}/{controller}/stage{stage}_n{episodes}_seed{seed}/ (Minari; + .json
-#            summary), for an algorithm that learns from demonstrations (bc)
+#            summary), where a run learns from them (bc; rlpd, drqv2 with demo_ratio > 0)
 #   train    data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}/
 #   evaluate data/eval/{task}_{reward}_{backend}/{algo}.parquet (+ .json metrics, curve, provenance)
 #   render   data/videos/{task}_{reward}_{backend}/{algo}.mp4 (+ contact sheet, still, outcome)
@@ -53,7 +53,7 @@ def base_runs(path):
 
 
 def demos():
-    """The demonstrations of a run whose algorithm learns from them (none for the others)."""
+    """The demonstrations of a run that learns from them as its block says (none for the others)."""
     return stages.smk_demos(config)
 
 

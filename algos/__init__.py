@@ -77,10 +77,15 @@ def gpus(name: str, hp: dict) -> int:
     return module.gpus(hp) if hasattr(module, "gpus") else 0
 
 
-def uses_demos(name: str) -> bool:
-    """Whether algorithm `name` learns from the demos stage's demonstrations (its module declares
-    USES_DEMOS = True): the DAG makes them an input of its training run."""
-    return getattr(get(name), "USES_DEMOS", False)
+def uses_demos(name: str, hp: dict) -> bool:
+    """Whether a run of algorithm `name` with params block hp learns from the demos stage's
+    demonstrations: its module's uses_demos(hp) where it defines one (rlpd, drqv2: demo_ratio > 0),
+    else its USES_DEMOS (bc: always), else never. The one place the pipeline asks: the DAG makes the
+    dataset an input of such a run only, and the train stage loads it for such a run only."""
+    module = get(name)
+    if hasattr(module, "uses_demos"):
+        return bool(module.uses_demos(hp))
+    return getattr(module, "USES_DEMOS", False)
 
 
 def total_steps(name: str, hp: dict) -> int:

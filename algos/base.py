@@ -16,6 +16,8 @@ code is imported inside its functions, so reading a schema costs milliseconds):
                                                   DAG declares that dataset an input of its runs and
                                                   make_trainer gets it relabelled as demos=
                                                   (pipeline/run/transitions.py: Demos)
+    uses_demos(hp) -> bool                        optional, instead of USES_DEMOS: whether a run with
+                                                  block hp learns from them (rlpd, drqv2: demo_ratio > 0)
 
 The train stage (pipeline/train.py) drives any Trainer through the same loop; where its checkpoint
 files go is pipeline/run/checkpoints.py's business, not the algorithm's.

@@ -1,17 +1,19 @@
-"""Stage `demos`: scripted demonstrations for the algorithms that learn from them (algos:
-USES_DEMOS, e.g. bc), in Minari's format (layout: pipeline/run/demos.py).
+"""Stage `demos`: scripted demonstrations for the runs that learn from them (algos.uses_demos: bc;
+rlpd and drqv2 with demo_ratio > 0), in Minari's format (layout: pipeline/run/demos.py).
 
     python -m pipeline.demos --task lift --backend mujoco \\
         --out data/demos/lift_mujoco/picker/stage1_n100_seed0 \\
         --summary data/demos/lift_mujoco/picker/stage1_n100_seed0.json \\
-        --env.max_episode_steps 200 ... --demos.episodes 100 --demos.seed 0 --demos.controller picker
+        --env.max_episode_steps 200 ... --demos.episodes 100 --demos.seed 0 --demos.controller picker \
+        --demos.pixels false
 
 Runs the controller for demos.episodes whole episodes from the experiment's start distribution
 (env.curriculum_stage, with its domain randomisation; a training curriculum never applies: a demo
 from the evaluation start covers the whole task, every easier stage's start included), episode k
 reset with seed demos.seed + k, and writes each one, the failed ones marked, to --out. It runs no
 reward version, so editing one never reruns it: train relabels (pipeline/run/relabel.py).
-Wrist-camera frames are stored where env.obs_mode observes pixels (pixels, state+pixels).
+Wrist-camera frames (env.image_size) are stored with the states where demos.pixels is true, which
+the params check demands where a run learns from them (pipeline/run/settings.py: frames_problems).
 --summary: JSON of the controller's success and what the dataset holds, the same bytes for the
 same demonstrations (no wall time), so an edit that changes nothing reruns nothing after it in DVC.
 """
@@ -63,8 +65,7 @@ def main(argv=None) -> int:
     from envs.demos import record
     started = time.time()
     recording = record(args.task, block["controller"], block["episodes"], block["seed"],
-                       pixels=env["obs_mode"] in ("pixels", "state+pixels"), backend=args.backend,
-                       **{k: v for k, v in env.items() if k != "obs_mode"})
+                       pixels=block["pixels"], backend=args.backend, **env)
     recorded = time.time() - started
     meta = {"task": args.task, "backend": args.backend, **block, "env": env,
             "success_rate": float(np.mean([e.stats["success_once"] for e in recording.episodes]))}

@@ -52,10 +52,17 @@ def parse_args(argv=None):
     # Set by the chunk supervisor for its children: train up to this global step, checkpoint, exit 0.
     ap.add_argument("--stop-at", type=int, default=None, help=argparse.SUPPRESS)
     # Only the --algo block (and `residual` for a residual learner): a stage loads no other
-    # algorithm's module.
+    # algorithm's module. Then `demos`, where that block says the run learns from demonstrations.
     algo = ap.parse_known_args(argv)[0].algo
-    cli.add_block_args(ap, *settings.algo_blocks(algo), required=False)
+    cli.add_block_args(ap, algos.learner(algo), required=False)
+    hp = given(ap.parse_known_args(argv)[0], algos.learner(algo))
+    cli.add_block_args(ap, *settings.algo_blocks(algo, hp)[1:], required=False)
     return ap.parse_args(argv)
+
+
+def given(args, block: str) -> dict:
+    """The values of a params block that the command line gives."""
+    return {k: v for k, v in cli.block(args, block).items() if v is not None}
 
 
 def check_inputs(args) -> dict:
@@ -64,7 +71,8 @@ def check_inputs(args) -> dict:
     problems = settings.task_reward_problems(args.task, args.reward, [args.algo])
     if problems:
         raise settings.ParamsError("; ".join(problems))
-    missing = [f"--{block}.{k}" for block in settings.algo_blocks(args.algo) for k, f in settings.BLOCKS[block].items()
+    blocks = settings.algo_blocks(args.algo, given(args, algos.learner(args.algo)))
+    missing = [f"--{block}.{k}" for block in blocks for k, f in settings.BLOCKS[block].items()
                if getattr(args, f"{block}.{k}") is None and not f.optional]
     if missing:
         raise cli.StageError(f"algorithm {args.algo} needs {', '.join(missing)}")
@@ -76,8 +84,10 @@ def check_inputs(args) -> dict:
     sanity = files.read_json(args.sanity)
     if not sanity.get("ok"):
         raise cli.StageError(f"{args.sanity} says the env is broken: {'; '.join(sanity.get('problems', []))}")
-    if algos.uses_demos(args.algo):
-        problems = settings.demos_problems(args.task, getattr(args, "demos.controller"))
+    if algos.uses_demos(args.algo, hp):
+        params = {algos.learner(args.algo): hp, "env": cli.env_block(args), "demos": cli.block(args, "demos")}
+        problems = settings.demos_problems(args.task, params["demos"]["controller"])
+        problems += settings.frames_problems([args.algo], params)
         if problems:
             raise settings.ParamsError("; ".join(problems))
         if not demos_path(args).is_dir():
@@ -91,6 +101,12 @@ def demos_path(args) -> Path:
     folder for the run's demos block and start stage (a declared input of the run in both DAGs)."""
     return Path(demos.dataset_path(args.task, args.backend, cli.block(args, "demos"),
                                    getattr(args, "env.curriculum_stage")))
+
+
+def load_demos(args, hp: dict, env_params: dict) -> transitions.Demos:
+    """The run's demonstrations as transitions, with wrist frames where it learns from them."""
+    frames = settings.learns_from_frames(args.algo, hp, env_params)
+    return transitions.for_training(demos_path(args), args.task, args.reward, env_params, pixels=frames)
 
 
 def trained_env(args, hp: dict) -> dict:
@@ -107,7 +123,7 @@ def train(args, argv) -> int:
     env_cfg = trained_env(args, hp)
     # The data a run learns from, besides its env: in its identity, so new demonstrations never resume an old run.
     data = {"path": str(demos_path(args)), "sha256": demos.fingerprint(demos_path(args))} \
-        if algos.uses_demos(args.algo) else None
+        if algos.uses_demos(args.algo, hp) else None
     run = Run(args, hp, env_params, env_cfg, provenance.reward_fingerprint(args.task, args.reward), data)
     algorithm = algos.get(args.algo)
 
@@ -135,9 +151,10 @@ def train(args, argv) -> int:
     # An offline learner (bc) has no num_envs: one env gives it its spaces.
     vec = make_vec_env(args.task, args.reward, hp.get("num_envs", 1), seed=args.seed,
                        **bases.with_trained_base(env_cfg, args.out, args.task, args.reward))
-    # Demonstrations come with rewards relabelled for this run's reward version (pipeline/run/relabel.py).
-    extra = {"demos": transitions.for_training(demos_path(args), args.task, args.reward, env_params)} if data else {}
-    trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo, **extra)
+    # Demonstrations come with rewards relabelled for this run's reward version (pipeline/run/relabel.py),
+    # and their wrist frames for a learner from pixels. Not kept here: a trainer keeps what it needs.
+    trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo,
+                                     **({"demos": load_demos(args, hp, env_params)} if data else {}))
     return loop(run, trainer, resume, args.stop_at, lambda: bool(interrupted))
 
 

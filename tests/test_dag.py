@@ -8,8 +8,10 @@ import sys
 import time
 
 import pytest
+import yaml
 
 import dagtools as d
+from pipeline.dag import params as cfg
 
 SNAKEMAKE = [str(d.VENV_BIN / "snakemake"), "--cores", "1"]
 DVC = str(d.VENV_BIN / "dvc")
@@ -21,14 +23,17 @@ def at(reward, names):
     return sorted(f"{n}@{reward}" for n in names)
 
 
-def agreeing_dags(tmp_path, **params) -> tuple:
-    """A fake workspace with these params set (key__name for key.name), dvc.yaml generated for them
-    by the real code (the workspace's stage modules are fakes), and both tools' DAGs checked equal:
-    (workspace, DVC's DAG)."""
+def agreeing_dags(tmp_path, overrides: dict | None = None, **params) -> tuple:
+    """A fake workspace with these params set (key__name for key.name; overrides: merged in, for
+    keys params.yaml leaves out), dvc.yaml generated for them by the real code (the workspace's stage
+    modules are fakes), and both tools' DAGs checked equal: (workspace, DVC's DAG)."""
     ws = d.make_workspace(tmp_path / "ws")
     for key, value in params.items():
         d.set_param(ws, key.replace("__", "."), value)
-    if params:      # without, the committed dvc.yaml
+    if overrides:
+        merged = cfg.merge(cfg.load(ws / "params.yaml"), overrides)
+        (ws / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    if params or overrides:      # without, the committed dvc.yaml
         d.run([sys.executable, "-m", "pipeline.dag.dvcgen", "--params", str(ws / "params.yaml"), "--out",
                str(ws / "dvc.yaml")], d.ROOT)
     d.git_init(ws)
@@ -336,6 +341,27 @@ def test_demonstrations_are_a_dag_edge_in_both_tools(tmp_path):
             (ws / edited).write_text((ws / edited).read_text() + "\n# edited\n")
             d.run(cmd, ws)
             assert d.ran(ws) == expected, (cmd[0], edited)
+
+
+def test_a_demo_ratio_decides_whether_a_run_reads_the_demonstrations(tmp_path):
+    """rlpd and drqv2 learn from demonstrations where their block's demo_ratio is > 0, and only
+    there is the dataset an input of their runs, in both tools (Snakemake's DAG, dvc.yaml): drqv2
+    at 0.5 (from wrist frames: demos.pixels true) reads it and rlpd at 0 neither reads it nor takes
+    the demos block's params; swapped, rlpd at 0.5 reads it and drqv2 (its preset's 0) does not;
+    with both at 0 there is no demos stage."""
+    dataset = "data/demos/lift_mujoco/picker/stage1_n100_seed0"
+    for reader, other, overrides in (("drqv2", "rlpd", {"drqv2": {"demo_ratio": 0.5}, "rlpd": {"demo_ratio": 0.0},
+                                                       "demos": {"pixels": True}}),
+                                     ("rlpd", "drqv2", {"rlpd": {"demo_ratio": 0.5}})):
+        _, dvc = agreeing_dags(tmp_path / reader, {"algos": ["rlpd", "drqv2"], **overrides})
+        assert dvc[f"train-{reader}-seed0"]["upstream"] == ["demos", "sanity"]
+        assert dataset in dvc[f"train-{reader}-seed0"]["deps"] and "demos.pixels" in dvc[f"train-{reader}-seed0"]["params"]
+        assert dvc[f"train-{other}-seed0"]["upstream"] == ["sanity"] and dataset not in dvc[f"train-{other}-seed0"]["deps"]
+        assert not any(k.startswith("demos.") for k in dvc[f"train-{other}-seed0"]["params"])
+        assert dvc["demos"]["outs"] == [dataset, dataset + ".json"]
+    from pipeline.dag.registry import dvc_pipeline
+    neither = cfg.merge(cfg.load(), {"algos": ["rlpd", "drqv2"], "rlpd": {"demo_ratio": 0.0}})
+    assert "demos" not in dvc_pipeline(neither)["stages"]
 
 
 @pytest.mark.slow     # ~30 s; make test runs a residual DAG (the paper_square smoke) and the trained-base test below

@@ -97,7 +97,7 @@ def test_failed_episodes_stay_marked(tmp_path):
 
 
 def test_frames_are_stored_for_pixel_experiments(tmp_path):
-    """env.obs_mode state+pixels: the state observation and the wrist camera's frame per step."""
+    """demos.pixels: the state observation and the wrist camera's frame per step."""
     rec = record("lift", "picker", episodes=2, seed=0, pixels=True, max_episode_steps=10, curriculum_stage=1)
     dataset = demos.write(tmp_path / "d", rec, {"task": "lift", "controller": "picker"})
     ep = next(iter(demos.load(tmp_path / "d").iterate_episodes()))
@@ -279,3 +279,92 @@ def test_a_killed_rlpd_run_resumes_bit_for_bit(lift_demos):
     resumed = train(ws, p, "rlpd", "killed", **RLPD_SMALL)
     assert "resuming rlpd seed 0 from global step 300" in resumed.stdout + resumed.stderr
     assert checkpoints.same_weights(checkpoints.final_weights(ws / "killed"), checkpoints.final_weights(ws / "whole"))
+
+
+# --- DrQ-v2 from pixels with the demonstrations' wrist frames in its replay --------------------------
+
+PIXELS = {"env": {"max_episode_steps": 15, "curriculum_stage": 1}, "demos": {"episodes": 2, "seed": 3, "pixels": True}}
+DRQV2_SMALL = {"total_timesteps": 128, "num_envs": 2, "batch_size": 16, "feature_dim": 16, "hidden_dim": 32,
+               "num_expl_steps": 32, "num_seed_steps": 32, "update_every_steps": 4, "replay_memory_bytes": 20000000,
+               "device": "cpu", "demo_ratio": 0.5}
+
+
+@pytest.fixture(scope="module")
+def pixel_demos(tmp_path_factory):
+    """2 picker episodes of 15 steps with wrist frames, written by the demos stage: (workspace, dataset, params)."""
+    ws = tmp_path_factory.mktemp("pixel_demos_ws")
+    path, p = demos_stage(ws, PIXELS)
+    return ws, ws / path, p
+
+
+def replayed_stacks(env_settings: dict, seed: int, actions) -> set[bytes]:
+    """Every observation (the final one included) a pixel env emits replaying `actions` from reset seed `seed`."""
+    from envs.vector import make_vec_env
+    env = make_vec_env("lift", "v19", 1, **env_settings)
+    obs, _ = env.reset(seed=[seed])
+    seen = {obs[0].tobytes()}
+    for action in actions:
+        obs, _, terminated, truncated, infos = env.step(action[None])
+        seen.add((infos["final_obs"][0] if terminated[0] or truncated[0] else obs[0]).tobytes())
+    env.close()
+    return seen
+
+
+def test_drqv2_batches_hold_the_demo_share_in_the_env_frame_stacks(pixel_demos):
+    """With drqv2.demo_ratio r a batch starts with round(r * batch_size) demonstration transitions:
+    their observations and next observations are frame stacks that a pixel env with the run's
+    frame stack emits replaying the demonstrated episode (its first frame repeated at the start),
+    their actions the demonstrated ones. The rest come from the run's own replay."""
+    import algos
+    from algos import drqv2
+    from envs.vector import make_vec_env
+    _, path, p = pixel_demos
+    hp = {**DRQV2_SMALL, "num_seed_steps": 10 ** 6}          # collect, never update
+    settings = algos.env_settings("drqv2", p["env"], hp)
+    data = transitions.for_training(path, "lift", "v19", {**p["env"], "backend": "mujoco"}, pixels=True)
+    emitted = set()
+    for k, (_, actions, _, _) in enumerate(data.episodes()):     # episode k: reset seed demos.seed + k
+        emitted |= replayed_stacks(settings, p["demos"]["seed"] + k, actions)
+    demo_actions = {a.tobytes() for a in data.actions}
+    for ratio, n_demo in ((0.5, 8), (0.25, 4)):
+        trainer = drqv2.make_trainer(make_vec_env("lift", "v19", 2, seed=7, **settings), {**hp, "demo_ratio": ratio},
+                                     0, 1, None, demos=data)
+        trainer.train_until(20)
+        obs, action, _, _, next_obs = trainer.sample()
+        from_demos = [obs[i].tobytes() in emitted and next_obs[i].tobytes() in emitted
+                      and action[i].tobytes() in demo_actions for i in range(len(obs))]
+        assert from_demos == [i < n_demo for i in range(hp["batch_size"])]
+        trainer.close()
+
+
+def test_a_chunked_drqv2_run_with_demos_ends_with_the_uninterrupted_weights(pixel_demos):
+    """drqv2 with demo_ratio 0.5 through the train stage: its checkpoints record the dataset and its
+    transitions, and a run in chunks (each a fresh process that rebuilds the demonstrations and
+    restores their sampling generator) ends with the weights of one that never stopped."""
+    from pipeline.run import checkpoints
+    ws, path, p = pixel_demos
+    train(ws, merge(p, {"train": {"chunk_steps": 0}}), "drqv2", "whole", **DRQV2_SMALL)
+    meta = checkpoints.intact(ws / "whole")[-1][1]
+    assert meta["global_step"] == 128 and meta["demo_transitions"] == 30
+    assert meta["demos"]["sha256"] == demos.fingerprint(path)
+    train(ws, merge(p, {"train": {"chunk_steps": 64}}), "drqv2", "chunked", **DRQV2_SMALL)
+    assert checkpoints.same_weights(checkpoints.final_weights(ws / "chunked"), checkpoints.final_weights(ws / "whole"))
+
+
+def test_a_pixel_learner_needs_demonstrations_with_frames(lift_demos):
+    """drqv2 with demo_ratio > 0 learns from wrist frames: params without demos.pixels are refused
+    before anything runs, naming the fix, and so is a dataset recorded without frames or at another
+    image size; drqv2 without demonstrations needs none."""
+    from pipeline.dag.params import load, validate
+    from pipeline.run.settings import ParamsError
+    drqv2_demos = merge(load(), {"algos": ["drqv2"], "drqv2": {"demo_ratio": 0.5}})
+    with pytest.raises(ParamsError, match="demos.pixels: drqv2 trains on pixels and learns from demonstrations"):
+        validate(drqv2_demos)
+    validate(merge(drqv2_demos, {"demos": {"pixels": True}}))
+    validate(merge(load(), {"algos": ["drqv2"]}))
+    _, path, p = lift_demos
+    env = {**p["env"], "backend": "mujoco"}
+    with pytest.raises(cli.StageError, match="recorded without wrist frames, which this run learns from"):
+        transitions.for_training(path, "lift", "v19", env, pixels=True)
+    with pytest.raises(cli.StageError, match="env.image_size is 84, the run's 64"):
+        transitions.for_training(path, "lift", "v19", {**env, "image_size": 64})

@@ -21,7 +21,7 @@ from algos import drqv2
 from algos.drqv2 import PRESETS, DrQV2Config, schedule
 from algos.drqv2.agent import DrQV2Agent
 from algos.drqv2.networks import RandomShiftsAug
-from algos.drqv2.replay import ReplayBuffer, bytes_per_step
+from algos.drqv2.replay import DemoBuffer, ReplayBuffer, bytes_per_step
 from algos.drqv2.trainer import DrQV2Trainer, evaluate
 from stagetools import params_errors
 from toy_pixel_env import ToyReachVecEnv
@@ -150,6 +150,31 @@ def test_replay_stacks_never_cross_an_episode_boundary():
             ep, t = divmod(values[-1], 10)
             expected = [10 * ep + max(t - k, 0) for k in range(fs - 1, -1, -1)]
             assert values.tolist() == expected           # same episode, first frame repeated
+
+
+def test_demo_buffer_samples_every_demonstrated_step_within_its_episode():
+    """The demonstrations, back to back in one DemoBuffer: every step is a start (the first ones of
+    the first episode too), stacks repeat an episode's first frame, n-step windows stop at its end
+    and bootstrap only where it was truncated."""
+    gamma = 0.5
+
+    def episode(ep_id, steps, terminated):      # frame of o_t: 10 * ep_id + t; reward 1 per step
+        frames = np.stack([_frame(10 * ep_id + t) for t in range(steps + 1)])
+        return frames, np.full((steps, 1), float(ep_id)), np.ones(steps), terminated
+    buf = DemoBuffer([episode(0, 4, False), episode(1, 3, True)], frame_stack=3, nstep=2, discount=gamma, seed=0)
+    assert buf.transitions == 7
+    seen = set()
+    for _ in range(20):
+        obs, action, ret, disc, next_obs = buf.sample(32)
+        for o, a, r, d, n in zip(obs[:, :, 0, 0].astype(int), action[:, 0], ret[:, 0], disc[:, 0], next_obs[:, -1, 0, 0]):
+            ep, t = divmod(o[-1], 10)
+            steps, terminated = (4, False) if ep == 0 else (3, True)
+            assert o.tolist() == [10 * ep + max(t - k, 0) for k in (2, 1, 0)] and a == ep
+            window = min(2, steps - t)
+            assert n == 10 * ep + t + window and r == pytest.approx(sum(gamma ** k for k in range(window)))
+            assert d == pytest.approx(0.0 if terminated and t + window == steps else gamma ** window)
+            seen.add((ep, t))
+    assert seen == {(0, t) for t in range(4)} | {(1, t) for t in range(3)}
 
 
 class _RecordingEnv(ToyReachVecEnv):

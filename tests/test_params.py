@@ -82,7 +82,7 @@ def test_seeds_that_are_not_plain_numbers_are_refused(seeds):
 
 
 def test_residual_learners_name_their_bases():
-    assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, tqc, her, drqv2, scripted, bc, or a residual learner on a base " \
+    assert "unknown algorithm 'ppo+gr00t'; valid: ppo, sac, tqc, her, drqv2, scripted, bc, rlpd, or a residual learner on a base " \
            "as <algorithm>+<base> with base zero, scripted or a trained run of ppo or sac" in params_errors(
                lambda p: p.update(algos=["ppo+gr00t"]))
     assert "takes no base" in params_errors(lambda p: p.update(algos=["scripted+zero"]))
@@ -96,7 +96,21 @@ def test_residual_learners_name_their_bases():
     assert "algos: ppo+scripted needs a task with a scripted controller; valid tasks: lift, paper_square, pick_place" in walk
     params = copy.deepcopy(cfg.load())
     cfg.validate({**params, "algos": ["scripted", "ppo+scripted", "ppo+zero", "sac+scripted"]})
-    assert settings.algo_blocks("ppo+scripted") == ["ppo", "residual"] and settings.algo_blocks("ppo") == ["ppo"]
+    assert settings.algo_blocks("ppo+scripted", {}) == ["ppo", "residual"] and settings.algo_blocks("ppo", {}) == ["ppo"]
+
+
+def test_a_block_says_whether_its_run_reads_the_demonstrations():
+    """bc always learns from demonstrations; rlpd and drqv2 where their demo_ratio is > 0 (drqv2's
+    presets: 0), and only then does a run read the demos block."""
+    import algos
+    assert algos.uses_demos("bc", {}) and settings.algo_blocks("bc", {}) == ["bc", "demos"]
+    assert settings.algo_blocks("rlpd", {"demo_ratio": 0.5}) == ["rlpd", "demos"]
+    assert settings.algo_blocks("rlpd", {"demo_ratio": 0.0}) == ["rlpd"]
+    assert settings.algo_blocks("drqv2", {"preset": "gpu"}) == ["drqv2"]
+    assert settings.algo_blocks("drqv2", {"demo_ratio": 0.25}) == ["drqv2", "demos"]
+    assert not algos.uses_demos("ppo", {"demo_ratio": 0.5})
+    params = copy.deepcopy(cfg.load())
+    assert settings.demo_algos({**params, "algos": ["rlpd", "drqv2", "bc"]}) == ["rlpd", "bc"]
 
 
 def test_compare_pairs_name_valid_rewards_and_algorithms():

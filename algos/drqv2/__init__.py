@@ -5,9 +5,12 @@
     networks.py   random-shift augmentation, encoder, actor, critic
     agent.py      the agent: act() and the update of the paper, with its state dict
     trainer.py    the training loop on a vector env, its checkpoints, and evaluate()
-    replay.py     the replay buffer: single frames, stacked when sampled, saved in chunks
+    replay.py     the replay buffer: single frames, stacked when sampled, saved in chunks; and the
+                  demonstrations' buffer, sampled the same way (DemoBuffer)
 
-The env it trains on has obs_mode pixels with its own frame stack, whatever env.obs_mode says. This
+The env it trains on has obs_mode pixels with its own frame stack, whatever env.obs_mode says. With
+demo_ratio > 0 it learns from the demos stage's demonstrations too (their wrist frames), that share
+of every batch (uses_demos: the DAG makes the dataset an input of such a run only). This
 file imports only the standard library and envs.settings; torch is imported when a trainer or policy
 is made, or weights are read.
 """
@@ -47,7 +50,11 @@ PARAMS = {
                                doc="env i of N explores at the schedule's stddev x ratio^(1 - i/(N-1)); "
                                    "1.0: all alike"),
     "stddev_clip": number(0.0, optional=True, doc="clip of the target policy's smoothing noise (as TD3)"),
-    "actor_bc_weight": number(0.0, optional=True, doc="> 0: TD3+BC's behaviour-cloning term in the actor loss"),
+    "actor_bc_weight": number(0.0, optional=True, doc="> 0: TD3+BC's behaviour-cloning term in the actor loss "
+                              "(toward the batch's actions: the replay's, and the demonstrated ones on its demo part)"),
+    "demo_ratio": number(0.0, 1.0, optional=True,
+                         doc="share of each batch drawn from the demonstrations' wrist frames (0: none; "
+                             "> 0 needs demos.pixels: true)"),
     "aug_pad": count(0, optional=True, doc="pixels of the random-shift augmentation: pad, then crop back"),
     "frame_stack": count(1, optional=True, doc="frames per observation, stacked by the env"),
     "replay_memory_bytes": count(1, optional=True,
@@ -86,6 +93,7 @@ PRESETS = {
         # paper 0: without it the actor runs to the action limits on a critic that has not learned
         # yet and drops a cube it already lifts (docs/drqv2.md, "The stage-3 regression")
         "actor_bc_weight": 0.4,
+        "demo_ratio": 0.0,            # the paper learns from its own data alone
         "aug_pad": 4,
         "frame_stack": 3,
         # paper 1M frames: 2 GiB holds ~100k, more than a CPU run collects
@@ -109,6 +117,7 @@ PRESETS = {
         "stddev_env_ratio": 1.0,
         "stddev_clip": 0.3,
         "actor_bc_weight": 0.0,                       # the actor loss -min(Q1, Q2) alone
+        "demo_ratio": 0.0,
         "aug_pad": 4,
         "frame_stack": 3,
         "replay_memory_bytes": 21_300_000_000,        # 1M single 3x84x84 frames + actions: ~21.2 GB
@@ -186,13 +195,29 @@ def config(hp: dict, seed: int = 0, threads: int = 0) -> DrQV2Config:
     return DrQV2Config.from_params({**block, "seed": seed, "torch_threads": threads})
 
 
+def setting(hp: dict, key: str):
+    """A setting of a params block as the run takes it: the block's override, else its preset's."""
+    return hp.get(key, PRESETS[hp.get("preset", PARAMS["preset"].default)][key])
+
+
+def uses_demos(hp: dict) -> bool:
+    """A run learns from the demos stage's wrist frames (an input of it in the DAG) where demo_ratio > 0."""
+    return setting(hp, "demo_ratio") > 0
+
+
 def env_settings(env_params: dict, hp: dict) -> dict:
     return {**env_params, "obs_mode": "pixels", "frame_stack": config(hp).frame_stack}
 
 
-def make_trainer(vec_env, hp, seed, threads, log_dir):
+def make_trainer(vec_env, hp, seed, threads, log_dir, demos=None):
+    """demos: the demonstrations with their wrist frames (pipeline/run/transitions.py), for a run with
+    demo_ratio > 0."""
     from algos.drqv2.trainer import DrQV2Trainer
-    return DrQV2Trainer(vec_env, config(hp, seed, threads))
+    cfg = config(hp, seed, threads)
+    if cfg.demo_ratio > 0 and (demos is None or demos.frames is None):
+        raise ValueError("drqv2 with demo_ratio > 0 learns from the demonstrations' wrist frames: make_trainer "
+                         "needs demos= with frames (pipeline/run/transitions.py, pixels=True)")
+    return DrQV2Trainer(vec_env, cfg, demos=demos if cfg.demo_ratio > 0 else None)
 
 
 class DrQV2Policy:
@@ -225,8 +250,7 @@ def read_weights(path) -> dict:
 
 def gpus(hp: dict) -> int:
     """GPUs a training job asks a cluster for: 1 on device cuda (the block's, else its preset's)."""
-    device = hp.get("device", PRESETS[hp.get("preset", PARAMS["preset"].default)]["device"])
-    return 1 if device == "cuda" else 0
+    return 1 if setting(hp, "device") == "cuda" else 0
 
 
 # The learning code's public names, for `from algos.drqv2 import DrQV2Trainer`: imported on first use,

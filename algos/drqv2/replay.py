@@ -157,13 +157,17 @@ class ReplayBuffer:
         discount = gamma_k * (~self.terminal[s, cur % C])
         return ret, discount.astype(np.float32), cur, ok
 
-    def sample(self, batch_size):
-        """A batch (obs, action, reward, discount, next_obs) as numpy arrays, uniform over steps."""
+    def _starts(self):
+        """Per stream, the first entry a window may start at and how many starts follow it."""
         lo = np.maximum(self.total - self.capacity, 0)
         # Starts need frame_stack - 1 older entries still in the ring (the stack looks back) and a
         # next entry.
         start_lo = lo + self.frame_stack - 1
-        counts = np.maximum(self.total - 1 - start_lo, 0)
+        return start_lo, np.maximum(self.total - 1 - start_lo, 0)
+
+    def sample(self, batch_size):
+        """A batch (obs, action, reward, discount, next_obs) as numpy arrays, uniform over steps."""
+        start_lo, counts = self._starts()
         if counts.sum() == 0:
             raise RuntimeError("replay buffer is empty")
         probs = counts / counts.sum()
@@ -275,3 +279,53 @@ class ReplayBuffer:
         # The heads changed (now truncation ends), so the next save writes them again.
         self._saved_upto = np.maximum(self.total - 1, 0)
         self._saved_total = np.full(self.num_streams, -1, dtype=np.int64)
+
+
+class DemoBuffer(ReplayBuffer):
+    """The demonstrations as a read-only replay, sampled exactly as the run's own: one stream
+    holding every episode back to back, written through add_first/add as the trainer writes its
+    envs' steps, so frame stacks (first frame repeated at an episode's start) and n-step windows
+    (never across an episode's end; no bootstrap past a termination) follow the same code.
+
+    episodes: (frames (T + 1, C, H, W) uint8, actions (T, action_dim), rewards (T,), terminated)
+    per episode. The buffer is rebuilt from the dataset whenever a run starts; only its sampling
+    generator is part of a checkpoint (state_dict).
+    """
+
+    def __init__(self, episodes, frame_stack, nstep, discount, seed):
+        frames0, actions0, _, _ = episodes[0]
+        frame_shape, action_dim = frames0.shape[1:], actions0.shape[1]
+        # Every entry of every episode, and one closing entry: the head, where the next episode's
+        # reset frame would be, so that the last episode's windows are complete like the others'.
+        entries = sum(len(frames) for frames, *_ in episodes) + 1
+        super().__init__(1, frame_shape, action_dim, frame_stack, nstep, discount,
+                         entries * bytes_per_step(frame_shape, action_dim), seed)
+        self.add_first([frames0[0]])
+        closing = np.zeros(frame_shape, np.uint8)
+        for k, episode in enumerate(episodes):
+            next_first = episodes[k + 1][0][0] if k + 1 < len(episodes) else closing
+            self._add_episode(*episode, next_first)
+        self.transitions = sum(len(actions) for _, actions, _, _ in episodes)
+
+    def _add_episode(self, frames, actions, rewards, terminated, next_first):
+        """Steps 0..T-1 of an episode whose first frame is the head; its end appends the final frame
+        and then next_first, the next episode's first (as an env's autoreset does)."""
+        T = len(actions)
+        for t in range(T):
+            end = t == T - 1
+            self.add(actions[t:t + 1], rewards[t:t + 1], [end and terminated], [end and not terminated],
+                     [next_first if end else frames[t + 1]], [frames[T]] if end else None)
+
+    def _starts(self):
+        # Never overwritten, and a stack stops at its episode's first frame: every step is a start.
+        return np.zeros(1, np.int64), self.total - 1
+
+    def state_dict(self):
+        """What a checkpoint keeps: the sampling generator (the data comes from the dataset)."""
+        return {"transitions": self.transitions, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state):
+        if state["transitions"] != self.transitions:
+            raise ValueError(f"the checkpoint's demonstrations had {state['transitions']} transitions, "
+                             f"these {self.transitions}")
+        self.rng.bit_generator.state = state["rng"]

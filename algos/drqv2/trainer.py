@@ -1,8 +1,9 @@
 """DrQ-v2's training loop on a gymnasium 1.x VectorEnv (SAME_STEP autoreset), the exploration it
 runs (uniform actions for num_expl_steps, then the agent's scheduled noise; updates once
-num_seed_steps are stored), its checkpoints, and evaluate().
+num_seed_steps are stored), its batches (with demo_ratio > 0, that share from the demonstrations),
+its checkpoints, and evaluate().
 
-    trainer = DrQV2Trainer(vec_env, algos.drqv2.config(params["drqv2"], seed=0))
+    trainer = DrQV2Trainer(vec_env, algos.drqv2.config(params["drqv2"], seed=0))    # demos=: with demo_ratio > 0
     trainer.load(state_dir)                          # optional: resume (agent, optimisers, replay, RNG)
     trainer.train_until(total_env_steps, on_checkpoint=lambda t: t.save(state_dir),
                         checkpoint_every=50_000, on_episode=write_row)
@@ -21,7 +22,7 @@ import torch
 from algos.base import Trainer
 from algos.drqv2 import DrQV2Config
 from algos.drqv2.agent import STATE_FILE, DrQV2Agent
-from algos.drqv2.replay import ReplayBuffer
+from algos.drqv2.replay import DemoBuffer, ReplayBuffer
 
 
 def _newest_frame(obs, frame_stack):
@@ -60,7 +61,7 @@ class DrQV2Trainer(Trainer):
     # continues from the latest checkpoint only.
     keeps_one_state = True
 
-    def __init__(self, env, config: DrQV2Config, on_episode=None):
+    def __init__(self, env, config: DrQV2Config, on_episode=None, demos=None):
         if config.torch_threads > 0:
             torch.set_num_threads(config.torch_threads)
         self.env = env
@@ -83,6 +84,10 @@ class DrQV2Trainer(Trainer):
         self.replay = ReplayBuffer(self.num_envs, frame_shape, action_dim, config.frame_stack,
                                    config.nstep, config.discount, config.replay_memory_bytes,
                                    seed=config.seed)
+        # With demo_ratio > 0, each batch draws round(demo_ratio * batch_size) of its transitions
+        # from the demonstrations' wrist frames (demos: pipeline/run/transitions.py, with frames).
+        self.demos = None if demos is None else demo_buffer(demos, frame_shape, action_dim, config)
+        self.n_demo = round(config.demo_ratio * config.batch_size) if self.demos is not None else 0
         self._global_step = 0         # env steps, all envs together
         self.num_updates = 0
         self._update_credit = 0.0     # fractional updates owed (N envs / update_every_steps per step)
@@ -166,7 +171,7 @@ class DrQV2Trainer(Trainer):
                 self._update_credit += self.num_envs / c.update_every_steps
                 while self._update_credit >= 1.0:
                     self._update_credit -= 1.0
-                    self.metrics = self.agent.update(self.replay.sample(c.batch_size), self.global_step)
+                    self.metrics = self.agent.update(self.sample(), self.global_step)
                     self.num_updates += 1
 
             if progress and time.time() - last_print > 30:
@@ -182,6 +187,16 @@ class DrQV2Trainer(Trainer):
         if on_checkpoint is not None and not checkpointed:
             on_checkpoint(self)
         return self
+
+    def sample(self):
+        """A batch (obs, action, reward, discount, next_obs): n_demo demonstration transitions
+        first, then the replay's; without demonstrations, the replay's alone."""
+        batches = []
+        if self.n_demo:
+            batches.append(self.demos.sample(self.n_demo))
+        if self.n_demo < self.config.batch_size:
+            batches.append(self.replay.sample(self.config.batch_size - self.n_demo))
+        return batches[0] if len(batches) == 1 else tuple(map(np.concatenate, zip(*batches)))
 
     def _print_progress(self, t0, step0):
         fps = (self.global_step - step0) / max(time.time() - t0, 1e-9)
@@ -207,6 +222,7 @@ class DrQV2Trainer(Trainer):
         return {
             "agent": self.agent.state_dict(),
             "replay": self.replay.state_dict(),
+            "demos": None if self.demos is None else self.demos.state_dict(),   # its RNG; data: the dataset
             "global_step": self.global_step,
             "num_updates": self.num_updates,
             "update_credit": self._update_credit,
@@ -245,6 +261,10 @@ class DrQV2Trainer(Trainer):
         state = torch.load(directory / self.STATE_FILE, map_location="cpu", weights_only=False)
         self.agent.load_state_dict(state["agent"])
         self.replay.load(directory / self.REPLAY_DIR, state["replay"])
+        if (state.get("demos") is None) != (self.demos is None):
+            raise ValueError("the checkpoint was made with demonstrations and this trainer has none, or the reverse")
+        if self.demos is not None:
+            self.demos.load_state_dict(state["demos"])
         self.global_step = state["global_step"]
         self.num_updates = state["num_updates"]
         self._update_credit = state["update_credit"]
@@ -271,7 +291,8 @@ class DrQV2Trainer(Trainer):
 
     def info(self):
         config = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "torch_threads"}
-        return {"num_updates": self.num_updates, "drqv2_config": config, "device": str(self.agent.device)}
+        demos = {} if self.demos is None else {"demo_transitions": self.demos.transitions}
+        return {"num_updates": self.num_updates, "drqv2_config": config, "device": str(self.agent.device), **demos}
 
     def losses(self):
         return {**self.metrics, "num_updates": self.num_updates}
@@ -284,6 +305,18 @@ class DrQV2Trainer(Trainer):
 
     def close(self):
         self.env.close()
+
+
+def demo_buffer(demos, frame_shape, action_dim, config: DrQV2Config) -> DemoBuffer:
+    """The demonstrations as a DemoBuffer, refused where their frames or actions are not the env's."""
+    if demos.frames[0].shape[1:] != tuple(frame_shape):
+        raise ValueError(f"{demos.path}: wrist frames of shape {demos.frames[0].shape[1:]}, the env's are "
+                         f"{tuple(frame_shape)}: record the demonstrations at the run's env.image_size")
+    if demos.actions.shape[1] != action_dim:
+        raise ValueError(f"{demos.path}: actions of {demos.actions.shape[1]} values, the env's have {action_dim}")
+    # Its own generator, seeded apart from the replay's.
+    return DemoBuffer(demos.episodes(), config.frame_stack, config.nstep, config.discount,
+                      seed=(config.seed, 1))
 
 
 @torch.no_grad()

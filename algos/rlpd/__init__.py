@@ -30,8 +30,6 @@ from __future__ import annotations
 
 from envs.settings import Field, count
 
-USES_DEMOS = True       # the DAG makes the demos stage's dataset an input of its runs
-
 PARAMS = {
     "total_timesteps": count(default=200000, doc="env steps of all envs together"),
     "num_envs": count(default=4, doc="envs stepped together in one process"),
@@ -58,6 +56,11 @@ PARAMS = {
     "bf16": Field("str", choices=("auto", "on", "off"), default="auto",
                   doc="updates' matrix products in bfloat16 (weights, losses and Adam stay float32); auto: on CPUs with native bf16"),
 }
+
+
+def uses_demos(hp: dict) -> bool:
+    """A run learns from the demos stage's dataset (an input of it in the DAG) where demo_ratio > 0."""
+    return hp.get("demo_ratio", PARAMS["demo_ratio"].default) > 0
 
 
 def env_settings(env_params: dict, hp: dict) -> dict:

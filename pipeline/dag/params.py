@@ -22,7 +22,7 @@ import yaml
 import algos
 from pipeline.run.settings import (ALGOS, BACKENDS, BLOCKS, REQUIRED_BLOCKS, SCALARS, TOP_LEVEL,
                                    ParamsError, task_reward_problems)
-from pipeline.run.settings import demo_algos, demos_problems
+from pipeline.run.settings import demo_algos, demos_problems, frames_problems
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 
@@ -94,6 +94,13 @@ def from_command_line(params: dict) -> dict:
                            for s in seeds]
     return params
 
+def _demos_readable(problems: list[str], listed) -> bool:
+    """Whether a run learns from demonstrations depends on its algorithm's block (algos.uses_demos):
+    asked only where the algos list, the env, the demos block and those blocks are valid."""
+    if any(p.startswith("algos:") for p in problems):
+        return False
+    return not any(p.startswith(("env", "demos", *map(algos.learner, listed))) for p in problems)
+
 def validate(params: dict, check_envs: bool = True) -> dict:
     """Return params if valid (seeds given as text turned into ints, in place: from_command_line);
     otherwise raise ParamsError listing every problem."""
@@ -147,8 +154,9 @@ def validate(params: dict, check_envs: bool = True) -> dict:
 
     if check_envs and not any(p.startswith(("task:", "reward:")) for p in problems):
         problems += task_reward_problems(params.get("task"), params.get("reward"), params.get("algos") or ())
-        if demo_algos(params.get("algos") or ()) and isinstance(params.get("demos"), dict):
-            problems += demos_problems(params["task"], params["demos"].get("controller"))
+        if _demos_readable(problems, listed):
+            problems += demos_problems(params["task"], params["demos"]["controller"]) if demo_algos(params) else []
+            problems += frames_problems(demo_algos(params), params)
         if not any(p.startswith(("task:", "compare")) for p in problems):
             problems += compare_problems(params)
     if problems:

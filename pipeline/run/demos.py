@@ -10,9 +10,9 @@ is a Minari datasets root holding one dataset, <task>-<controller>-v0, so either
 
 reads it (nothing is written to ~/.minari). Per step, T actions and T + 1 observations and infos
 (index 0: after reset), as Minari's own collector stores them:
-  observations   the state observation (float32), or, where the experiment observes pixels (env.obs_mode
-                 pixels or state+pixels), {"state": ..., "pixels": (H, W, 3) uint8 wrist frames,
-                 JPEG-encoded on disk by Minari}
+  observations   the state observation (float32), or, where demos.pixels is true (a run learns from
+                 the wrist camera: drqv2 with demo_ratio > 0), {"state": ..., "pixels": (H, W, 3)
+                 uint8 wrist frames at env.image_size, stored raw: exactly the env's pixels}
   actions        float32 in [-1, 1]^action_dim: what the env applied
   rewards        0: the demos stage runs no reward version (pipeline/run/relabel.py scores the steps)
   infos          success (bool): the task's success test; state/<field>: the task's step state
@@ -95,13 +95,15 @@ def write(path, recording, metadata: dict):
             rewards=np.asarray(ep.rewards, dtype=np.float64), terminations=np.array([False] * (steps - 1) + [ep.terminated]),
             truncations=np.array([False] * (steps - 1) + [ep.truncated]),
             infos={"success": np.asarray(ep.success), "state": {k2: np.asarray(v) for k2, v in ep.states.items()}}))
+    # Frames raw, not Minari's default JPEG (PIL quality 75, chroma subsampled): a learner from pixels
+    # must see the frames the env renders, the ones its own replay holds.
     with _root(path), warnings.catch_warnings():
         # Minari asks for an author, e-mail, permalink and a registered env; the provenance and the env
         # settings are in the metadata instead.
         warnings.filterwarnings("ignore", message=".*(is set to None|env_spec is None).*", category=UserWarning)
         dataset = minari.create_dataset_from_buffers(
             dataset_id(metadata["task"], metadata["controller"]), buffers, observation_space=obs_space, action_space=recording.action_space,
-            algorithm_name=metadata.get("controller"), description=DESCRIPTION)
+            algorithm_name=metadata.get("controller"), description=DESCRIPTION, jpeg_encoding=False)
     dataset.storage.update_metadata({**metadata, "step_state": {"type": recording.state_type,
                                                                 "constants": recording.constants}})
     dataset.storage.update_episode_metadata([episode_metadata(ep) for ep in recording.episodes],

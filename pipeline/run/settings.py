@@ -53,12 +53,17 @@ BLOCKS: dict[str, dict[str, Field]] = {
     # applied = clip(base + alpha * residual), with a reward term -penalty * |residual|^2.
     "residual": {"alpha": Field("float", min=0.0, default=0.7, doc="scale of the residual added to the base's action"),
                  "penalty": Field("float", min=0.0, default=0.001, doc="reward term -penalty * |residual|^2 per step")},
-    # The scripted demonstrations (pipeline/demos.py) that algorithms learning from them read (algos:
-    # USES_DEMOS, e.g. bc). They start where evaluation does, env.curriculum_stage (DEMOS_ENV below).
+    # The scripted demonstrations (pipeline/demos.py) that runs learning from them read (algos.uses_demos:
+    # bc; rlpd and drqv2 with demo_ratio > 0). They start where evaluation does, env.curriculum_stage
+    # (DEMOS_ENV below). A run that trains on pixels learns from their wrist frames: demos.pixels true
+    # (frames_problems below).
     "demos": {"episodes": count(default=100, doc="scripted-controller episodes recorded, failed ones included"),
               "seed": count(0, default=0, doc="episode k of the demonstrations is reset with seed + k"),
               "controller": Field("str", choices=tuple(CONTROLLERS), default="picker",
-                                  doc="the scripted controller that acts (envs/controllers/); one of the task's")},
+                                  doc="the scripted controller that acts (envs/controllers/); one of the task's"),
+              "pixels": Field("bool", default=False,
+                              doc="store the wrist camera's frames (env.image_size) with the states: what a pixel "
+                                  "learner (drqv2 with demo_ratio > 0) learns from")},
     # The variants reports/{task}_compare.md puts side by side, each over `seeds`: every reward x
     # algorithm x backend listed, the first reward version the baseline ("before"); or, where `pairs`
     # lists "reward/algo" pairs, those pairs (the first the baseline) x backends instead.
@@ -102,11 +107,13 @@ LISTS = ("algos", "seeds")
 
 # The env settings that shape demonstrations, the demos stage's only env params: the episode, the
 # arm's action interface, success, the start (curriculum_stage: where evaluation starts, which every
-# curriculum stage's start is a later point of; a training curriculum never applies) and, for
-# env.obs_mode pixels or state+pixels, the wrist camera's frames at image_size. Editing the others
-# (curriculum_from, frame_stack, ...) reruns no demonstrations.
+# curriculum stage's start is a later point of; a training curriculum never applies) and, with
+# demos.pixels, the wrist camera's frames at image_size. Editing the others (obs_mode: the data holds
+# the state, and frames where demos.pixels says; curriculum_from, frame_stack, ...) reruns no
+# demonstrations.
 DEMOS_ENV = ("max_episode_steps", "action_scale", "control_hz", "lift_height", "hold_steps", "curriculum_stage",
-             "domain_randomization", "obs_mode", "image_size", "goal_tolerance")
+             "domain_randomization", "image_size", "goal_tolerance")
+PIXEL_MODES = ("pixels", "state+pixels")      # the env.obs_mode values that observe the wrist camera
 
 TOP_LEVEL = tuple(SCALARS) + LISTS + tuple(BLOCKS)
 
@@ -144,16 +151,38 @@ def algo_name(text: str) -> str:
         raise argparse.ArgumentTypeError(algos.problem(text))
     return text
 
-def algo_blocks(name: str) -> list[str]:
-    """The params blocks a run of algorithm `name` reads: its learner's, `residual` for a residual
-    learner, and `demos` for one that learns from demonstrations (which name the dataset it reads)."""
+def algo_blocks(name: str, hp: dict) -> list[str]:
+    """The params blocks a run of algorithm `name` with its block hp reads: its learner's, `residual`
+    for a residual learner, and `demos` where it learns from demonstrations (which name the dataset)."""
     return ([algos.learner(name)] + (["residual"] if algos.base_policy(name) else [])
-            + (["demos"] if algos.uses_demos(name) else []))
+            + (["demos"] if algos.uses_demos(name, hp) else []))
 
 
-def demo_algos(names) -> list[str]:
-    """The algorithms among names that learn from the demos stage's demonstrations."""
-    return [a for a in names if not algos.problem(a) and algos.uses_demos(a)]
+def algo_block(params: dict, name: str) -> dict:
+    """The params block of algorithm `name`'s learner ({} where params has none)."""
+    return params.get(algos.learner(name)) or {}
+
+
+def demo_algos(params: dict) -> list[str]:
+    """The algorithms of the experiment whose runs learn from the demos stage's demonstrations."""
+    return [a for a in params.get("algos") or ()
+            if not algos.problem(a) and algos.uses_demos(a, algo_block(params, a))]
+
+
+def learns_from_frames(name: str, hp: dict, env: dict) -> bool:
+    """Whether a run of `name` (block hp, env block env) learns from the demonstrations' wrist
+    frames: it learns from demonstrations and trains on pixels (drqv2 with demo_ratio > 0)."""
+    return algos.uses_demos(name, hp) and algos.get(name).env_settings(env, hp)["obs_mode"] in PIXEL_MODES
+
+
+def frames_problems(names, params: dict) -> list[str]:
+    """The rule for recording wrist frames: demos.pixels is true where any run of `names` learns
+    from them (a dataset without frames is refused at training too: pipeline/run/transitions.py)."""
+    if params["demos"]["pixels"]:
+        return []
+    return [f"demos.pixels: {a} trains on pixels and learns from demonstrations, which must hold the wrist "
+            "camera's frames: set demos.pixels: true" for a in names
+            if learns_from_frames(a, algo_block(params, a), params["env"])]
 
 
 def demos_problems(task: str, controller: str) -> list[str]:

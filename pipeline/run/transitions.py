@@ -1,5 +1,6 @@
 """The demonstrations as a learner sees them: transitions, their rewards relabelled for the run's
-reward version (pipeline/run/relabel.py), refused when recorded for another task or env."""
+reward version (pipeline/run/relabel.py), refused when recorded for another task or env; for a
+learner from pixels, each episode's wrist frames too, refused when the dataset has none."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,6 +23,15 @@ class Demos:
     success: np.ndarray        # (n,) bool: its episode succeeded
     path: str
     sha256: str
+    # pixels=True: per episode, its T + 1 wrist frames (T + 1, 3, H, W) uint8, channels first as
+    # the env's pixel observations hold them (index 0: after reset)
+    frames: list | None = None
+
+    def episodes(self) -> list[tuple]:
+        """(frames, actions, rewards, terminated) per episode, in order (needs frames)."""
+        ends = np.cumsum([len(f) - 1 for f in self.frames])[:-1]      # an episode of T + 1 frames has T steps
+        steps = (np.split(a, ends) for a in (self.actions, self.rewards, self.terminations))
+        return [(f, a, r, bool(t[-1])) for f, a, r, t in zip(self.frames, *steps)]
 
     def provenance(self) -> dict:
         """What a checkpoint records about the data it learnt from."""
@@ -30,20 +40,23 @@ class Demos:
                 "successful_episodes": int(len(np.unique(self.episode[self.success])))}
 
 
-def for_training(path, task: str, reward: str, env: dict) -> Demos:
+def for_training(path, task: str, reward: str, env: dict, pixels: bool = False) -> Demos:
     """The demonstrations in `path` as transitions, their rewards relabelled for `reward`; refused
-    when they were recorded for another task or other env settings than the run's `env`."""
+    when they were recorded for another task or other env settings than the run's `env`. pixels:
+    with each episode's wrist frames, refused when the dataset was recorded without them."""
     dataset = load(path)
     meta = dataset.storage.metadata
     problems = [f"task is {meta['task']!r}, the run's {task!r}"] if meta["task"] != task else []
-    problems += [f"env.{k} is {meta['env'][k]!r}, the run's {env[k]!r}" for k in settings.DEMOS_ENV
-                 if k != "obs_mode" and meta["env"].get(k) != env[k]]
+    problems += [f"env.{k} is {meta['env'].get(k)!r}, the run's {env[k]!r}" for k in settings.DEMOS_ENV
+                 if meta["env"].get(k) != env[k]]
     if meta["backend"] != env["backend"]:
         problems.append(f"backend is {meta['backend']!r}, the run's {env['backend']!r}")
+    if pixels and "pixels" not in getattr(dataset.observation_space, "spaces", {}):
+        problems.append("recorded without wrist frames, which this run learns from (set demos.pixels: true)")
     if problems:
         raise cli.StageError(f"refusing demonstrations {path}: " + "; ".join(problems))
     rewards, _ = relabel.relabel(dataset, task, reward)
-    obs, actions, next_obs, terms, episode, success = [], [], [], [], [], []
+    obs, actions, next_obs, terms, episode, success, frames = [], [], [], [], [], [], []
     for k, (ep, info) in enumerate(zip(dataset.iterate_episodes(), episode_info(dataset))):
         states = ep.observations["state"] if isinstance(ep.observations, dict) else ep.observations
         steps = len(ep.actions)
@@ -53,5 +66,8 @@ def for_training(path, task: str, reward: str, env: dict) -> Demos:
         terms.append(ep.terminations)
         episode.append(np.full(steps, k))
         success.append(np.full(steps, bool(info["success"])))
+        if pixels:
+            frames.append(np.ascontiguousarray(ep.observations["pixels"].transpose(0, 3, 1, 2)))
     return Demos(np.concatenate(obs), np.concatenate(actions), np.concatenate(next_obs), rewards,
-                 np.concatenate(terms), np.concatenate(episode), np.concatenate(success), str(path), fingerprint(path))
+                 np.concatenate(terms), np.concatenate(episode), np.concatenate(success), str(path), fingerprint(path),
+                 frames if pixels else None)
