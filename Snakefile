@@ -4,7 +4,8 @@
 #
 #   sanity   data/sanity/{task}_{backend}.json
 #   demos    data/demos/{task}_{backend}/{controller}/stage{stage}_n{episodes}_seed{seed}/ (Minari; + .json
-#            summary), for an algorithm that learns from demonstrations (bc)
+#            summary), for a run that reads them: an algorithm that learns from demonstrations (bc,
+#            rlpd), or any algorithm with env.reverse_curriculum (its episodes start from their states)
 #   train    data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}/
 #   evaluate data/eval/{task}_{reward}_{backend}/{algo}.parquet (+ .json metrics, curve, provenance)
 #   render   data/videos/{task}_{reward}_{backend}/{algo}.mp4 (+ contact sheet, still, outcome)
@@ -53,7 +54,8 @@ def base_runs(path):
 
 
 def demos():
-    """The demonstrations of a run whose algorithm learns from them (none for the others)."""
+    """The demonstrations of a run that reads them: its algorithm learns from them, or its episodes
+    start from their states (env.reverse_curriculum); none for the others."""
     return stages.smk_demos(config)
 
 

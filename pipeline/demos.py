@@ -1,5 +1,6 @@
 """Stage `demos`: scripted demonstrations for the algorithms that learn from them (algos:
-USES_DEMOS, e.g. bc), in Minari's format (layout: pipeline/run/demos.py).
+USES_DEMOS, e.g. bc) and for reverse-curriculum starts (env.reverse_curriculum, any algorithm), in
+Minari's format (layout: pipeline/run/demos.py).
 
     python -m pipeline.demos --task lift --backend mujoco \\
         --out data/demos/lift_mujoco/picker/stage1_n100_seed0 \\

@@ -22,7 +22,7 @@ import yaml
 import algos
 from pipeline.run.settings import (ALGOS, BACKENDS, BLOCKS, REQUIRED_BLOCKS, SCALARS, TOP_LEVEL,
                                    ParamsError, task_reward_problems)
-from pipeline.run.settings import demo_algos, demos_problems
+from pipeline.run.settings import demo_algos, demos_problems, reverse_curriculum_problems
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 
@@ -147,8 +147,10 @@ def validate(params: dict, check_envs: bool = True) -> dict:
 
     if check_envs and not any(p.startswith(("task:", "reward:")) for p in problems):
         problems += task_reward_problems(params.get("task"), params.get("reward"), params.get("algos") or ())
-        if demo_algos(params.get("algos") or ()) and isinstance(params.get("demos"), dict):
+        env = params["env"] if isinstance(params.get("env"), dict) else {}
+        if demo_algos(params.get("algos") or (), env) and isinstance(params.get("demos"), dict):
             problems += demos_problems(params["task"], params["demos"].get("controller"))
+        problems += reverse_curriculum_problems(params["task"], env)
         if not any(p.startswith(("task:", "compare")) for p in problems):
             problems += compare_problems(params)
     if problems:

@@ -54,7 +54,8 @@ BLOCKS: dict[str, dict[str, Field]] = {
     "residual": {"alpha": Field("float", min=0.0, default=0.7, doc="scale of the residual added to the base's action"),
                  "penalty": Field("float", min=0.0, default=0.001, doc="reward term -penalty * |residual|^2 per step")},
     # The scripted demonstrations (pipeline/demos.py) that algorithms learning from them read (algos:
-    # USES_DEMOS, e.g. bc). They start where evaluation does, env.curriculum_stage (DEMOS_ENV below).
+    # USES_DEMOS, e.g. bc) and reverse-curriculum runs start from (env.reverse_curriculum, any
+    # algorithm: reads_demos). They start where evaluation does, env.curriculum_stage (DEMOS_ENV below).
     "demos": {"episodes": count(default=100, doc="scripted-controller episodes recorded, failed ones included"),
               "seed": count(0, default=0, doc="episode k of the demonstrations is reset with seed + k"),
               "controller": Field("str", choices=tuple(CONTROLLERS), default="picker",
@@ -144,16 +145,25 @@ def algo_name(text: str) -> str:
         raise argparse.ArgumentTypeError(algos.problem(text))
     return text
 
-def algo_blocks(name: str) -> list[str]:
-    """The params blocks a run of algorithm `name` reads: its learner's, `residual` for a residual
-    learner, and `demos` for one that learns from demonstrations (which name the dataset it reads)."""
+def algo_blocks(name: str, env: dict | None = None) -> list[str]:
+    """The params blocks a run of algorithm `name` on env block `env` reads besides env: its
+    learner's, `residual` for a residual learner, and `demos` for a run that reads the
+    demonstrations (reads_demos; the block names the dataset)."""
     return ([algos.learner(name)] + (["residual"] if algos.base_policy(name) else [])
-            + (["demos"] if algos.uses_demos(name) else []))
+            + (["demos"] if reads_demos(name, env or {}) else []))
 
 
-def demo_algos(names) -> list[str]:
-    """The algorithms among names that learn from the demos stage's demonstrations."""
-    return [a for a in names if not algos.problem(a) and algos.uses_demos(a)]
+def reads_demos(algo: str, env: dict) -> bool:
+    """Whether a run of `algo` on env block `env` reads the demos stage's dataset: its algorithm
+    learns from demonstrations (algos: USES_DEMOS), or its training episodes start from their states
+    (env.reverse_curriculum), whatever the algorithm. The one rule behind the dataset's DAG edges
+    (pipeline/dag/registry.py) and the demos block on a train command line."""
+    return algos.uses_demos(algo) or bool(env.get("reverse_curriculum"))
+
+
+def demo_algos(names, env: dict | None = None) -> list[str]:
+    """The algorithms among names whose runs on env block `env` read the demos stage's demonstrations."""
+    return [a for a in names if not algos.problem(a) and reads_demos(a, env or {})]
 
 
 def demos_problems(task: str, controller: str) -> list[str]:
@@ -165,6 +175,22 @@ def demos_problems(task: str, controller: str) -> list[str]:
         return [f"demos.controller: {controller} is not a controller of task {task}; valid for {task}: "
                 f"{', '.join(valid) or 'none (the task has no scripted controller)'}"]
     return []
+
+
+def reverse_curriculum_problems(task: str, env: dict) -> list[str]:
+    """env.reverse_curriculum: a task whose episodes can start from recorded states, and no stage
+    curriculum besides (both end at curriculum_stage; one moves the starts at a time)."""
+    if not env.get("reverse_curriculum"):
+        return []
+    from envs.tasks import get_task, restorable_tasks
+    problems = []
+    if not get_task(task).restorable:
+        problems.append(f"env.reverse_curriculum: task {task} cannot start episodes from recorded states; "
+                        f"valid tasks: {', '.join(restorable_tasks())}")
+    if env.get("curriculum_from") not in (-1, env.get("curriculum_stage")):
+        problems.append("env.reverse_curriculum: the reverse curriculum replaces the stage curriculum; "
+                        f"set env.curriculum_from to -1 (got {env.get('curriculum_from')})")
+    return problems
 
 
 def goal_algos(names) -> list[str]:
