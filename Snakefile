@@ -4,7 +4,9 @@
 #
 #   sanity   data/sanity/{task}_{backend}.json
 #   demos    data/demos/{task}_{backend}/{controller}/stage{stage}_n{episodes}_seed{seed}/ (Minari; + .json
-#            summary), where a run learns from them (bc; rlpd, drqv2 with demo_ratio > 0)
+#            summary), for a run that reads them: one that learns from demonstrations (bc; rlpd,
+#            drqv2 with demo_ratio > 0), or any algorithm with env.reverse_curriculum (its episodes
+#            start from their states)
 #   train    data/runs/{task}_{reward}_{backend}/{algo}/seed{seed}/
 #   evaluate data/eval/{task}_{reward}_{backend}/{algo}.parquet (+ .json metrics, curve, provenance)
 #   render   data/videos/{task}_{reward}_{backend}/{algo}.mp4 (+ contact sheet, still, outcome)
@@ -53,7 +55,8 @@ def base_runs(path):
 
 
 def demos():
-    """The demonstrations of a run that learns from them as its block says (none for the others)."""
+    """The demonstrations of a run that reads them: it learns from them as its block says, or its
+    episodes start from their states (env.reverse_curriculum); none for the others."""
     return stages.smk_demos(config)
 
 

@@ -9,7 +9,8 @@
 
 Env settings: keyword arguments of make_vec_env / make_env, each declared once, with its default and
 doc, in envs/settings.py (ENV), plus backend (envs/backends/); envs/tasks/base.py's TaskConfig holds
-and checks them. make_vec_env also takes residual= (envs/residual.py).
+and checks them. make_vec_env also takes residual= (envs/residual.py) and, with reverse_curriculum,
+start_states= (envs/reverse.py).
 
 Vector env semantics (envs/vector.py):
 - Gymnasium 1.x VectorEnv with autoreset mode SAME_STEP: when env i finishes, the step that

@@ -15,6 +15,9 @@ Rules:
   env, recorded per step, and the rest (lift_height, hold_steps; walk's default_dof_pos), recorded
   once. A batch has at most MAX_ENVS envs, fewer than any constant array's length, so the two never mix.
 - Failed episodes are kept, with the env's own final_info (success_once False) for them.
+- For a task that can start episodes from recorded states (Task.restorable: lift, pick_place),
+  each step also keeps the task's snapshot (Task.snapshot: configuration, actuator targets, what the
+  task counts across steps), which reverse-curriculum starts restore (envs/reverse.py).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ class Episode:
     rewards: list                 # what the env paid per step (0 without a reward version)
     states: dict                  # step-state field -> list of per-step rows
     success: list                 # the task's success test at each step
+    starts: dict = dataclasses.field(default_factory=dict)   # snapshot field -> per-step rows (restorable tasks)
     terminated: bool = False
     truncated: bool = False
     stats: dict = dataclasses.field(default_factory=dict)   # the env's final_info for this episode
@@ -83,7 +87,7 @@ def record(task: str, controller: str, episodes: int, seed: int, pixels: bool = 
         state = obs["state"] if pixels else obs
         return state[i].copy(), (obs["pixels"][i].transpose(1, 2, 0).copy() if pixels else None)
 
-    def add_step(ep, obs, rows, i):
+    def add_step(ep, obs, rows, starts, i):
         state_obs, frame = observe(obs, i)
         ep.state_obs.append(state_obs)
         if pixels:
@@ -91,6 +95,8 @@ def record(task: str, controller: str, episodes: int, seed: int, pixels: bool = 
         for name, values in rows.items():
             ep.states.setdefault(name, []).append(np.array(values[i]))
         ep.success.append(bool(rows["success"][i]))
+        for name, values in starts.items():
+            ep.starts.setdefault(name, []).append(np.array(values[i]))
 
     def start(ids):
         nonlocal started
@@ -102,11 +108,12 @@ def record(task: str, controller: str, episodes: int, seed: int, pixels: bool = 
         obs, _ = env.reset(seed=seeds, options={"reset_mask": np.isin(np.arange(n), ids)})
         act.reset(np.asarray(ids))
         rows, _ = state_rows(env.task.read_state(), n)
+        starts = snapshot(env.task)
         for i in ids:
             if running[i] is not None:
                 recorded[running[i]] = Episode(seed=seeds[i], state_obs=[], frames=[] if pixels else None,
                                                actions=[], rewards=[], states={}, success=[])
-                add_step(recorded[running[i]], obs, rows, i)
+                add_step(recorded[running[i]], obs, rows, starts, i)
 
     start(list(range(n)))
     finished = 0
@@ -114,6 +121,7 @@ def record(task: str, controller: str, episodes: int, seed: int, pixels: bool = 
         actions = np.clip(np.asarray(act.act(), dtype=np.float64), -1.0, 1.0)
         obs, rewards, terminated, truncated, infos = env.step(actions)
         rows, _ = state_rows(latest[0], n)
+        starts = snapshot(env.task)
         done = np.flatnonzero(terminated | truncated)
         for i, k in enumerate(running):
             if k is None:
@@ -121,7 +129,7 @@ def record(task: str, controller: str, episodes: int, seed: int, pixels: bool = 
             ep = recorded[k]
             ep.actions.append(actions[i].copy())
             ep.rewards.append(float(rewards[i]))
-            add_step(ep, obs, rows, i)
+            add_step(ep, obs, rows, starts, i)
             if i in done:
                 ep.terminated, ep.truncated = bool(terminated[i]), bool(truncated[i])
                 ep.stats = episode_stats(infos, i)
@@ -134,6 +142,11 @@ def record(task: str, controller: str, episodes: int, seed: int, pixels: bool = 
     env.close()
     return Recording([recorded[k] for k in range(episodes)], f"{kind.__module__}:{kind.__qualname__}", constants,
                      space["state"] if pixels else space, env.single_action_space)
+
+
+def snapshot(task) -> dict:
+    """What restoring each env's current step needs (Task.snapshot), for a task that can; else {}."""
+    return task.snapshot() if task.restorable else {}
 
 
 def _record_step_states(task) -> list:

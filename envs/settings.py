@@ -109,9 +109,15 @@ ENV: dict[str, Field] = {
                              doc=">= 0: training starts at this stage and moves towards curriculum_stage (-1: none)"),
     "curriculum_bar": number(0.0, 1.0, default=0.8,
                              doc="success rate over curriculum_window episodes that moves the curriculum on"),
-    "curriculum_window": count(default=100, doc="episodes at the current stage the curriculum_bar is measured on"),
+    "curriculum_window": count(default=100, doc="episodes at the current stage (reverse_curriculum: from a "
+                               "demonstration's pointer) the curriculum_bar is measured on"),
     "curriculum_mix": number(0.0, 0.99, default=0.0,
                              doc="fraction of training episodes started at an easier stage already passed"),
+    "reverse_curriculum": Field("bool", default=False,
+                                doc="training episodes start along the demos stage's successful demonstrations, "
+                                    "at rest, and move back to curriculum_stage (docs/demos.md)"),
+    "reverse_step": count(default=1, doc="demonstration steps a reverse_curriculum pointer moves back at the "
+                          "curriculum_bar"),
     "domain_randomization": Field("bool", default=True, doc="cube pose, friction, mass; colours and lighting for pixels"),
     "obs_mode": Field("str", choices=("state", "pixels", "state+pixels", "goal"), default="state",
                       doc="what the policy observes (goal: HER's observation/achieved_goal/desired_goal)"),

@@ -15,8 +15,9 @@ What this file guarantees, each covered by a test in tests/test_vector.py:
   it ended by termination, and its task's own metrics (lift: max_cube_z, grasp_steps; walk:
   mean_forward_vel, distance_x, mean_base_height), aggregated over the whole episode.
 - get_state()/set_state() capture everything in flight (physics with warm-starts, randomised
-  models, per-env generators, episode statistics, frame stacks): a restored env continues its
-  episodes bit for bit, which is what makes a resumed training run equal an uninterrupted one.
+  models, per-env generators, episode statistics, frame stacks, curriculum stage or reverse-curriculum
+  pointers): a restored env continues its episodes bit for bit, which is what makes a resumed
+  training run equal an uninterrupted one.
 - Wrong action shapes, NaN actions and non-finite observations or rewards raise at once, naming
   the env and the step. A simulation blow-up ends that env's episode only (`unstable`).
 """
@@ -28,7 +29,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.residual import Residual
-from envs.tasks import get_task
+from envs.reverse import ReverseCurriculum
+from envs.tasks import get_task, restorable_tasks
 from envs.tasks.base import TaskConfig
 
 # Every task's episodes report these; a task adds its own metrics (Task.episode_metrics).
@@ -43,12 +45,14 @@ class BatchedEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, task="lift", reward=None, num_envs=1, seed=None, autoreset=True, render_sizes=(),
-                 residual=None, **env_kwargs):
+                 residual=None, start_states=None, **env_kwargs):
         """reward: a reward version of the task (None: the task's default for the obs_mode).
         render_sizes: (height, width) of the images render_env will be asked for besides the
         observation size (Genesis builds its cameras up front; MuJoCo renders any size).
         residual: {"base": ..., "alpha": ..., "penalty": ...}: actions are residuals on a base
-        policy (envs/residual.py)."""
+        policy (envs/residual.py).
+        start_states: with reverse_curriculum, the task's snapshots along successful demonstrations
+        that training episodes start from (envs/reverse.py)."""
         task_class = get_task(task)
         # A task may change the defaults of settings it reads differently (walk: 1000-step episodes).
         self.cfg = TaskConfig.from_kwargs(**{**task_class.config_defaults, **env_kwargs})
@@ -71,6 +75,7 @@ class BatchedEnv(VectorEnv):
             self.cfg.curriculum_stage = self.cfg.curriculum_from
         self._window = []                   # success of the last episodes at the current stage
         self._episode_stage = np.full(num_envs, self.cfg.curriculum_stage, dtype=np.int64)
+        self.reverse = self._reverse_curriculum(task_class, start_states)
         if self.cfg.obs_mode == "goal" and not hasattr(self.task.reward_fn, "goal_reward"):
             from envs import rewards
             usable = [v for v in rewards.available(task) if hasattr(rewards.get(task, v), "goal_reward")]
@@ -90,6 +95,18 @@ class BatchedEnv(VectorEnv):
         self._state_obs = None
         self._frames = None  # (N, frame_stack, 3, H, W) uint8, newest last
         self._needs_reset = True
+
+    def _reverse_curriculum(self, task_class, start_states):
+        """The reverse curriculum of reverse_curriculum (None without it); start_states only with it."""
+        if not self.cfg.reverse_curriculum:
+            if start_states is not None:
+                raise ValueError("start_states given, but reverse_curriculum is off")
+            return None
+        if not task_class.restorable:
+            raise ValueError(f"reverse_curriculum: task {task_class.name!r} cannot start episodes from recorded "
+                             f"states; valid tasks: {restorable_tasks()}")
+        return ReverseCurriculum(start_states, self.num_envs, self.cfg.reverse_step, self.cfg.curriculum_bar,
+                                 self.cfg.curriculum_window)
 
     # --- spaces ---------------------------------------------------------------------------------
     def _observation_space(self):
@@ -180,6 +197,8 @@ class BatchedEnv(VectorEnv):
             infos.update(self._final_infos(ids, state, done))
             if self.curriculum:
                 self._advance_curriculum(ids, infos["final_info"]["success_once"][ids])
+            if self.reverse is not None:
+                self.reverse.finish(ids, infos["final_info"]["success_once"][ids])
             if self.autoreset:
                 self._start_episodes(ids)
                 self._elapsed[ids] = 0
@@ -191,7 +210,8 @@ class BatchedEnv(VectorEnv):
 
     def _start_episodes(self, ids):
         """Reset the envs of ids at the curriculum's current stage; with curriculum_mix, each starts
-        at an easier stage already passed with that probability, drawn from the env's own generator."""
+        at an easier stage already passed with that probability, drawn from the env's own generator;
+        with reverse_curriculum, then moved to a demonstration's start (envs/reverse.py)."""
         current = self.cfg.curriculum_stage
         stages = np.full(len(ids), current, dtype=np.int64)
         passed = np.arange(current + 1, self.cfg.curriculum_from + 1) if self.curriculum else []
@@ -205,6 +225,8 @@ class BatchedEnv(VectorEnv):
                 self.task.reset(ids[stages == s], self._rngs)
         finally:
             self.cfg.curriculum_stage = current
+        if self.reverse is not None:
+            self.reverse.start(ids, self.task, self._rngs)
         if self.residual is not None:
             self.residual.reset(ids)
         self._episode_stage[ids] = stages
@@ -321,6 +343,8 @@ class BatchedEnv(VectorEnv):
             stats["residual_l2"] = self._stats["residual_l2"] / np.maximum(self._stats["episode_len"], 1)
         if self.curriculum:             # the stage the episode started at
             stats["curriculum_stage"] = self._episode_stage.astype(np.float64)
+        if self.reverse is not None:    # the demonstration step it started at (0: a real start)
+            stats["start_step"] = self.reverse.episode_start.astype(np.float64)
         return {**stats, **{f"reward/{name}": values for name, values in self._components.items()}}
 
     def _final_infos(self, ids, state, done):
@@ -342,7 +366,9 @@ class BatchedEnv(VectorEnv):
     def get_state(self):
         """A picklable copy of everything the envs carry between steps (see the module docstring)."""
         residual = None if self.residual is None else copy.deepcopy(self.residual.get_state())
+        reverse = None if self.reverse is None else self.reverse.get_state()
         return {"task": self.task.get_state(), "residual": residual, "stage": self.cfg.curriculum_stage,
+                "reverse": reverse,
                 **copy.deepcopy({k: getattr(self, k) for k in self._STATE})}
 
     def set_state(self, state):
@@ -350,6 +376,8 @@ class BatchedEnv(VectorEnv):
         self.cfg.curriculum_stage = state["stage"]
         if self.residual is not None:
             self.residual.set_state(copy.deepcopy(state["residual"]))
+        if self.reverse is not None:
+            self.reverse.set_state(state["reverse"])
         for k, v in copy.deepcopy({k: state[k] for k in self._STATE}).items():
             setattr(self, k, v)
 

@@ -1,5 +1,6 @@
-"""Stage `demos`: scripted demonstrations for the runs that learn from them (algos.uses_demos: bc;
-rlpd and drqv2 with demo_ratio > 0), in Minari's format (layout: pipeline/run/demos.py).
+"""Stage `demos`: scripted demonstrations for the runs that read them (pipeline/run/settings.py:
+reads_demos: bc; rlpd and drqv2 with demo_ratio > 0; any algorithm with env.reverse_curriculum), in
+Minari's format (layout: pipeline/run/demos.py).
 
     python -m pipeline.demos --task lift --backend mujoco \\
         --out data/demos/lift_mujoco/picker/stage1_n100_seed0 \\

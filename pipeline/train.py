@@ -52,11 +52,12 @@ def parse_args(argv=None):
     # Set by the chunk supervisor for its children: train up to this global step, checkpoint, exit 0.
     ap.add_argument("--stop-at", type=int, default=None, help=argparse.SUPPRESS)
     # Only the --algo block (and `residual` for a residual learner): a stage loads no other
-    # algorithm's module. Then `demos`, where that block says the run learns from demonstrations.
-    algo = ap.parse_known_args(argv)[0].algo
-    cli.add_block_args(ap, algos.learner(algo), required=False)
-    hp = given(ap.parse_known_args(argv)[0], algos.learner(algo))
-    cli.add_block_args(ap, *settings.algo_blocks(algo, hp)[1:], required=False)
+    # algorithm's module. Then `demos`, where that block or the env block says the run reads them.
+    known = ap.parse_known_args(argv)[0]
+    cli.add_block_args(ap, algos.learner(known.algo), required=False)
+    known = ap.parse_known_args(argv)[0]
+    hp = given(known, algos.learner(known.algo))
+    cli.add_block_args(ap, *settings.algo_blocks(known.algo, hp, cli.block(known, "env"))[1:], required=False)
     return ap.parse_args(argv)
 
 
@@ -71,11 +72,14 @@ def check_inputs(args) -> dict:
     problems = settings.task_reward_problems(args.task, args.reward, [args.algo])
     if problems:
         raise settings.ParamsError("; ".join(problems))
-    blocks = settings.algo_blocks(args.algo, given(args, algos.learner(args.algo)))
+    blocks = settings.algo_blocks(args.algo, given(args, algos.learner(args.algo)), cli.block(args, "env"))
     missing = [f"--{block}.{k}" for block in blocks for k, f in settings.BLOCKS[block].items()
                if getattr(args, f"{block}.{k}") is None and not f.optional]
     if missing:
         raise cli.StageError(f"algorithm {args.algo} needs {', '.join(missing)}")
+    problems = settings.reverse_curriculum_problems(args.task, cli.block(args, "env"))
+    if problems:
+        raise settings.ParamsError("; ".join(problems))
     hp = cli.block(args, algos.learner(args.algo))
     try:    # a bad value (say a malformed schedule) stops here
         trained_env(args, hp)
@@ -84,21 +88,27 @@ def check_inputs(args) -> dict:
     sanity = files.read_json(args.sanity)
     if not sanity.get("ok"):
         raise cli.StageError(f"{args.sanity} says the env is broken: {'; '.join(sanity.get('problems', []))}")
-    if algos.uses_demos(args.algo, hp):
+    if reads_demos(args, hp):
         params = {algos.learner(args.algo): hp, "env": cli.env_block(args), "demos": cli.block(args, "demos")}
         problems = settings.demos_problems(args.task, params["demos"]["controller"])
         problems += settings.frames_problems([args.algo], params)
         if problems:
             raise settings.ParamsError("; ".join(problems))
         if not demos_path(args).is_dir():
-            raise cli.StageError(f"{demos_path(args)}: the demonstrations of {args.algo} are missing "
+            raise cli.StageError(f"{demos_path(args)}: the demonstrations this {args.algo} run reads are missing "
                                  "(the DAG records them first: stage demos)")
     return hp
 
 
+def reads_demos(args, hp: dict) -> bool:
+    """Whether this run (its algorithm's block hp) reads the demonstrations: it learns from them, or
+    its episodes start from their states (env.reverse_curriculum)."""
+    return settings.reads_demos(args.algo, hp, cli.block(args, "env"))
+
+
 def demos_path(args) -> Path:
-    """The demonstrations a run of an algorithm that learns from them reads: the demos stage's
-    folder for the run's demos block and start stage (a declared input of the run in both DAGs)."""
+    """The demonstrations a run that reads them reads: the demos stage's folder for the run's demos
+    block and start stage (a declared input of the run in both DAGs)."""
     return Path(demos.dataset_path(args.task, args.backend, cli.block(args, "demos"),
                                    getattr(args, "env.curriculum_stage")))
 
@@ -121,9 +131,10 @@ def train(args, argv) -> int:
     from envs.vector import make_vec_env
     env_params = cli.env_block(args)
     env_cfg = trained_env(args, hp)
-    # The data a run learns from, besides its env: in its identity, so new demonstrations never resume an old run.
+    # The data a run learns or starts from, besides its env: in its identity, so new demonstrations
+    # never resume an old run.
     data = {"path": str(demos_path(args)), "sha256": demos.fingerprint(demos_path(args))} \
-        if algos.uses_demos(args.algo, hp) else None
+        if reads_demos(args, hp) else None
     run = Run(args, hp, env_params, env_cfg, provenance.reward_fingerprint(args.task, args.reward), data)
     algorithm = algos.get(args.algo)
 
@@ -148,13 +159,16 @@ def train(args, argv) -> int:
     signal.signal(signal.SIGINT, stop_soon)
     signal.signal(signal.SIGTERM, stop_soon)
 
-    # An offline learner (bc) has no num_envs: one env gives it its spaces.
+    # An offline learner (bc) has no num_envs: one env gives it its spaces. A reverse curriculum
+    # starts training episodes from the demonstrations' states (envs/reverse.py).
+    starts = ({"start_states": transitions.start_states(demos_path(args), args.task, env_params)}
+              if env_cfg["reverse_curriculum"] else {})
     vec = make_vec_env(args.task, args.reward, hp.get("num_envs", 1), seed=args.seed,
-                       **bases.with_trained_base(env_cfg, args.out, args.task, args.reward))
+                       **bases.with_trained_base(env_cfg, args.out, args.task, args.reward), **starts)
     # Demonstrations come with rewards relabelled for this run's reward version (pipeline/run/relabel.py),
     # and their wrist frames for a learner from pixels. Not kept here: a trainer keeps what it needs.
     trainer = algorithm.make_trainer(vec, hp, args.seed, args.threads, run.out / "tb" / args.algo,
-                                     **({"demos": load_demos(args, hp, env_params)} if data else {}))
+                                     **({"demos": load_demos(args, hp, env_params)} if algos.uses_demos(args.algo, hp) else {}))
     return loop(run, trainer, resume, args.stop_at, lambda: bool(interrupted))
 
 

@@ -364,6 +364,24 @@ def test_a_demo_ratio_decides_whether_a_run_reads_the_demonstrations(tmp_path):
     assert "demos" not in dvc_pipeline(neither)["stages"]
 
 
+@pytest.mark.parametrize("reverse", [True, False])
+def test_reverse_curriculum_makes_the_demonstrations_an_input_of_any_algorithm(tmp_path, reverse):
+    """`algos: [ppo]` with env.reverse_curriculum: ppo's training episodes start from the demos
+    stage's states, so the dataset is an input of its train job, with the demos block among its
+    params, in Snakemake (its DAG and a dry run) and in the generated dvc.yaml; without it, neither
+    the demos stage nor the edge."""
+    ws, dvc = agreeing_dags(tmp_path, algos="[ppo]", env__curriculum_stage="0",
+                            env__reverse_curriculum="true" if reverse else "false")
+    dataset = "data/demos/lift_mujoco/picker/stage0_n100_seed0"
+    train = dvc["train-ppo-seed0"]
+    assert ("demos" in dvc) == reverse and (dataset in train["deps"]) == reverse
+    assert train["upstream"] == (["demos", "sanity"] if reverse else ["sanity"])
+    assert ("demos.episodes" in train["params"]) == reverse
+    dry = d.run(SNAKEMAKE + ["-n", "-p", "data/runs/lift_v19_mujoco/ppo/seed0"], ws).stdout
+    assert ("rule demos:" in dry) == reverse and (f"--out {dataset} " in dry) == reverse
+    assert ("--demos.controller picker" in dry) == reverse, "the train command names the dataset's block"
+
+
 @pytest.mark.slow     # ~30 s; make test runs a residual DAG (the paper_square smoke) and the trained-base test below
 def test_residual_learners_in_both_dags(tmp_path):
     """`algos: [scripted, ppo+scripted, ppo]`: the base alone, PPO learning a residual on it, and PPO

@@ -96,18 +96,18 @@ def test_residual_learners_name_their_bases():
     assert "algos: ppo+scripted needs a task with a scripted controller; valid tasks: lift, paper_square, pick_place" in walk
     params = copy.deepcopy(cfg.load())
     cfg.validate({**params, "algos": ["scripted", "ppo+scripted", "ppo+zero", "sac+scripted"]})
-    assert settings.algo_blocks("ppo+scripted", {}) == ["ppo", "residual"] and settings.algo_blocks("ppo", {}) == ["ppo"]
+    assert settings.algo_blocks("ppo+scripted", {}, {}) == ["ppo", "residual"] and settings.algo_blocks("ppo", {}, {}) == ["ppo"]
 
 
 def test_a_block_says_whether_its_run_reads_the_demonstrations():
     """bc always learns from demonstrations; rlpd and drqv2 where their demo_ratio is > 0 (drqv2's
     presets: 0), and only then does a run read the demos block."""
     import algos
-    assert algos.uses_demos("bc", {}) and settings.algo_blocks("bc", {}) == ["bc", "demos"]
-    assert settings.algo_blocks("rlpd", {"demo_ratio": 0.5}) == ["rlpd", "demos"]
-    assert settings.algo_blocks("rlpd", {"demo_ratio": 0.0}) == ["rlpd"]
-    assert settings.algo_blocks("drqv2", {"preset": "gpu"}) == ["drqv2"]
-    assert settings.algo_blocks("drqv2", {"demo_ratio": 0.25}) == ["drqv2", "demos"]
+    assert algos.uses_demos("bc", {}) and settings.algo_blocks("bc", {}, {}) == ["bc", "demos"]
+    assert settings.algo_blocks("rlpd", {"demo_ratio": 0.5}, {}) == ["rlpd", "demos"]
+    assert settings.algo_blocks("rlpd", {"demo_ratio": 0.0}, {}) == ["rlpd"]
+    assert settings.algo_blocks("drqv2", {"preset": "gpu"}, {}) == ["drqv2"]
+    assert settings.algo_blocks("drqv2", {"demo_ratio": 0.25}, {}) == ["drqv2", "demos"]
     assert not algos.uses_demos("ppo", {"demo_ratio": 0.5})
     params = copy.deepcopy(cfg.load())
     assert settings.demo_algos({**params, "algos": ["rlpd", "drqv2", "bc"]}) == ["rlpd", "bc"]

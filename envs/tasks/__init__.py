@@ -31,4 +31,10 @@ def get_task(name):
     return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["TASKS", "Entry", "get_task"]
+def restorable_tasks() -> list[str]:
+    """The tasks whose episodes can start from recorded states (Task.restorable): what
+    env.reverse_curriculum needs. Imports every task's module."""
+    return [name for name in TASKS if get_task(name).restorable]
+
+
+__all__ = ["TASKS", "Entry", "get_task", "restorable_tasks"]

@@ -39,7 +39,8 @@ SETTINGS = {**ENV, "backend": Field("str", choices=tuple(BACKENDS), default="muj
 
 
 def _check(cfg):
-    """Every setting as declared; an automatic curriculum starts at an easier stage than where it ends."""
+    """Every setting as declared; an automatic curriculum starts at an easier stage than where it ends;
+    one curriculum at a time (the reverse curriculum ends at curriculum_stage, where the stages would)."""
     for name, setting in SETTINGS.items():
         value = getattr(cfg, name)
         if not setting.check(value):
@@ -47,6 +48,9 @@ def _check(cfg):
     if cfg.curriculum_from != -1 and not cfg.curriculum_stage <= cfg.curriculum_from <= 3:
         raise ValueError(f"curriculum_from: got {cfg.curriculum_from!r}; expected -1 (no curriculum) or a stage "
                          f"from curriculum_stage ({cfg.curriculum_stage}) to 3")
+    if cfg.reverse_curriculum and cfg.curriculum_from not in (-1, cfg.curriculum_stage):
+        raise ValueError(f"curriculum_from: got {cfg.curriculum_from!r} with reverse_curriculum; expected -1: "
+                         "the reverse curriculum replaces the stage curriculum")
 
 
 def _from_kwargs(cls, **kwargs):
@@ -182,6 +186,19 @@ class Task(abc.ABC):
     def render(self, i, camera, height, width):
         """(height, width, 3) uint8 RGB image of env i from one of `cameras`."""
 
+    # --- starts from recorded states (reverse curriculum: envs/reverse.py) ------------------------
+    # A task that can start an episode from a recorded step sets restorable and implements these two.
+    restorable: bool = False
+
+    def snapshot(self):
+        """{name: (N, ...) array}: what restore() needs to put each env back at its current step."""
+        raise NotImplementedError(f"task {self.name} cannot start episodes from recorded states")
+
+    def restore(self, i, snapshot):
+        """Start a new episode in env i at one env's row of a snapshot(), at rest (velocities zero);
+        call after reset(), whose model randomisation the episode keeps. Writes env i only."""
+        raise NotImplementedError(f"task {self.name} cannot start episodes from recorded states")
+
     # --- checkpoints -------------------------------------------------------------------------------
     # A task on make_physics (self.physics) lists in _STATE the arrays it carries between steps
     # besides the physics; a task on another simulator (walk) overrides these three.
@@ -303,6 +320,23 @@ class TabletopTask(Task):
 
     # What the task itself carries between steps; with the physics state, enough to continue exactly.
     _STATE = ("target", "hold_count", "goal", "cube_spawn", "last_action")
+
+    # --- starts from recorded states ------------------------------------------------------------
+    restorable = True
+
+    def snapshot(self):
+        """The configuration (arm joints, gripper, cube pose), the actuator targets and what the task
+        counts across steps (hold_count; goal and cube_spawn, which rewards and metrics read)."""
+        return {"qpos": self.physics.qpos.copy(), "ctrl": self.target.copy(), "hold_count": self.hold_count.copy(),
+                "goal": self.goal.copy(), "cube_spawn": self.cube_spawn.copy()}
+
+    def restore(self, i, snapshot):
+        self.target[i] = snapshot["ctrl"]
+        self.hold_count[i] = snapshot["hold_count"]
+        self.goal[i], self.cube_spawn[i] = snapshot["goal"], snapshot["cube_spawn"]
+        self.last_action[i] = 0.0
+        self.physics.set_state(i, snapshot["qpos"], self.target[i])
+        self.physics.set_site_pos(i, self.sites["goal"], self.goal[i])
 
     def init_goal(self, rng, cube_spawn):
         return cube_spawn.copy()

@@ -22,7 +22,7 @@ import yaml
 import algos
 from pipeline.run.settings import (ALGOS, BACKENDS, BLOCKS, REQUIRED_BLOCKS, SCALARS, TOP_LEVEL,
                                    ParamsError, task_reward_problems)
-from pipeline.run.settings import demo_algos, demos_problems, frames_problems
+from pipeline.run.settings import demo_algos, demos_problems, frames_problems, reverse_curriculum_problems
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 
@@ -101,6 +101,7 @@ def _demos_readable(problems: list[str], listed) -> bool:
         return False
     return not any(p.startswith(("env", "demos", *map(algos.learner, listed))) for p in problems)
 
+
 def validate(params: dict, check_envs: bool = True) -> dict:
     """Return params if valid (seeds given as text turned into ints, in place: from_command_line);
     otherwise raise ParamsError listing every problem."""
@@ -157,6 +158,7 @@ def validate(params: dict, check_envs: bool = True) -> dict:
         if _demos_readable(problems, listed):
             problems += demos_problems(params["task"], params["demos"]["controller"]) if demo_algos(params) else []
             problems += frames_problems(demo_algos(params), params)
+        problems += reverse_curriculum_problems(params["task"], params["env"] if isinstance(params.get("env"), dict) else {})
         if not any(p.startswith(("task:", "compare")) for p in problems):
             problems += compare_problems(params)
     if problems:

@@ -33,8 +33,9 @@ class Input:
     # "algo" or "seed": one path per listed value; "variant": one per (reward, algo, backend) of the
     # compare block; "base": a residual learner's trained base, the run of the same seed(s) (none
     # for other algorithms); "best": the path where render.checkpoint is best (else none); "demos":
-    # the demonstrations, for a run that learns from them as its block says (algos.uses_demos; else
-    # none); "demos_any": the demonstrations where any listed run learns from them. Passed space-separated.
+    # the demonstrations, for a run that reads them (settings.reads_demos: it learns from them as its
+    # block says, or env.reverse_curriculum; else none); "demos_any": the demonstrations where any
+    # listed algorithm's runs read them. Passed space-separated.
     over: str | None = None
 
 
@@ -65,7 +66,7 @@ class Stage:
     # experiments (`dvc exp show` compares those), so it is Snakemake's alone.
     tools: tuple[str, ...] = ("snakemake", "dvc")
     # Whether dvc.yaml holds it for these params: `dvc repro` runs every stage it lists, while
-    # Snakemake runs a rule only for a target that needs it (demos: for a run that learns from them).
+    # Snakemake runs a rule only for a target that needs it (demos: for a run that reads them).
     wanted: Callable[[dict], bool] = lambda params: True
 
     def dvc_name(self, algo: str | None = None, seed: int | None = None) -> str:
@@ -273,8 +274,8 @@ def expand_key(key: str, algo: str | None, params: dict) -> list[str]:
     """A registry params entry as dotted params.yaml keys: a block expands to its fields (the
     optional ones, drqv2's overrides, where params sets them)."""
     key = key.format(algo=algo)
-    if key == algo and algo is not None:    # "{algo}": its blocks (a residual learner's include `residual`)
-        blocks = settings.algo_blocks(algo, settings.algo_block(params, algo))
+    if key == algo and algo is not None:    # "{algo}": its run's blocks (`residual`, `demos` where it reads them)
+        blocks = settings.algo_blocks(algo, settings.algo_block(params, algo), params["env"])
         return [f"{b}.{name}" for b in blocks for name in settings.block_keys(b, params)]
     return [f"{key}.{name}" for name in settings.block_keys(key, params)] if key in settings.BLOCKS else [key]
 
@@ -330,7 +331,7 @@ def _expand(inp: Input, params: dict, algo=None, seed=None) -> list[str]:
     if inp.over == "best":
         return [_dvc_path(inp.path, algo, seed)] if params["render"]["checkpoint"] == "best" else []
     if inp.over == "demos":
-        return [_dvc_path(inp.path, algo, seed)] if algos.uses_demos(algo, settings.algo_block(params, algo)) else []
+        return [_dvc_path(inp.path, algo, seed)] if reads_demos(params, algo) else []
     if inp.over == "demos_any":
         return [_dvc_path(inp.path)] if settings.demo_algos(params) else []
     if inp.over == "seed":
@@ -487,17 +488,21 @@ def smk_demos_path(config: dict) -> str:
 
 
 def smk_demos_summary(config: dict):
-    """An input function: the demos stage's summary, where a listed algorithm learns from demonstrations."""
+    """An input function: the demos stage's summary, where a listed algorithm's runs read demonstrations."""
     path = demos.summary_path(smk_demos_path(config))
     return lambda wc: ([path.format(**{"backend": config["backend"], **dict(wc.items())})]
                        if settings.demo_algos(config) else [])
 
 
+def reads_demos(params: dict, algo: str) -> bool:
+    """Whether the runs of `algo` in this experiment read the demonstrations (settings.reads_demos)."""
+    return settings.reads_demos(algo, settings.algo_block(params, algo), params["env"])
+
+
 def smk_demos(config: dict):
-    """An input function: the demonstrations of a run that learns from them, as its algorithm's block
-    says (else none)."""
+    """An input function: the demonstrations of a run that reads them (settings.reads_demos; else none)."""
     return lambda wc: ([smk_demos_path(config).format(**{"backend": config["backend"], **dict(wc.items())})]
-                       if algos.uses_demos(wc.algo, settings.algo_block(config, wc.algo)) else [])
+                       if reads_demos(config, wc.algo) else [])
 
 
 def smk_variants(path: str, config: dict):

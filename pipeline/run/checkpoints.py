@@ -146,16 +146,19 @@ OBS_KEYS = ("obs_mode", "image_size", "frame_stack")
 def policy_env(algo: str, env_params: dict, found: list[tuple[Path, dict]]) -> dict:
     """The env settings to evaluate or render a run's checkpoints on: the env block with what the
     algorithm imposes (HER: goal observations; DrQ-v2: pixels with the frame stack of its block; a
-    residual learner: its base and blending; all read from the checkpoint), without a curriculum. Check each checkpoint against them
+    residual learner: its base and blending; all read from the checkpoint), without a curriculum
+    (neither the stage curriculum nor reverse-curriculum starts). Check each checkpoint against them
     with check_checkpoint."""
     import algos
     path, meta = found[-1]
     if meta["algo"] != algo:
         raise cli.StageError(f"refusing checkpoint {path}: algorithm is {meta['algo']!r}, asked for {algo!r}")
-    # Evaluation runs at env.curriculum_stage: a training curriculum never applies.
+    # Evaluation runs at env.curriculum_stage: a training curriculum never applies, nor do starts
+    # from demonstration states.
     residual = meta.get("residual")      # a residual learner's blending, as it trained
     residual = {k: v for k, v in residual.items() if k != "base"} if residual else None
-    return {**algos.env_settings(algo, env_params, meta["hparams"], residual), "curriculum_from": -1}
+    return {**algos.env_settings(algo, env_params, meta["hparams"], residual), "curriculum_from": -1,
+            "reverse_curriculum": False}
 
 def check_checkpoint(meta: dict, path, task: str, reward: str, obs_env: dict) -> None:
     """Refuse a checkpoint made for another task, reward version or reward code (devlog 001's

@@ -16,7 +16,10 @@ reads it (nothing is written to ~/.minari). Per step, T actions and T + 1 observ
   actions        float32 in [-1, 1]^action_dim: what the env applied
   rewards        0: the demos stage runs no reward version (pipeline/run/relabel.py scores the steps)
   infos          success (bool): the task's success test; state/<field>: the task's step state
-                 (StepState, PaperState, WalkState), what a reward version's compute() reads
+                 (StepState, PaperState, WalkState), what a reward version's compute() reads;
+                 start/<field>, for a task that can start episodes from recorded states (lift,
+                 pick_place): the task's snapshot (qpos, ctrl, hold_count, goal, cube_spawn), what a
+                 reverse-curriculum start restores (envs/reverse.py)
 Per episode (Minari episode metadata): seed, success (the env's success_once: failed episodes are
 kept, marked False), success_at_end, terminated, unstable, episode_len and the task's metrics.
 Dataset metadata (metadata.json, besides Minari's own keys): task, backend, controller, the env
@@ -94,7 +97,7 @@ def write(path, recording, metadata: dict):
             id=k, seed=ep.seed, observations=obs, actions=np.asarray(ep.actions, dtype=np.float32),
             rewards=np.asarray(ep.rewards, dtype=np.float64), terminations=np.array([False] * (steps - 1) + [ep.terminated]),
             truncations=np.array([False] * (steps - 1) + [ep.truncated]),
-            infos={"success": np.asarray(ep.success), "state": {k2: np.asarray(v) for k2, v in ep.states.items()}}))
+            infos=step_infos(ep)))
     # Frames raw, not Minari's default JPEG (PIL quality 75, chroma subsampled): a learner from pixels
     # must see the frames the env renders, the ones its own replay holds.
     with _root(path), warnings.catch_warnings():
@@ -109,6 +112,14 @@ def write(path, recording, metadata: dict):
     dataset.storage.update_episode_metadata([episode_metadata(ep) for ep in recording.episodes],
                                             range(len(recording.episodes)))
     return dataset
+
+
+def step_infos(ep) -> dict:
+    """An episode's per-step infos: success, the step state and, where recorded, the start snapshot."""
+    infos = {"success": np.asarray(ep.success), "state": {k: np.asarray(v) for k, v in ep.states.items()}}
+    if ep.starts:
+        infos["start"] = {k: np.asarray(v) for k, v in ep.starts.items()}
+    return infos
 
 
 DESCRIPTION = ("Scripted-controller demonstrations (pipeline/demos.py). Rewards are 0: relabel them for a "

@@ -53,10 +53,11 @@ BLOCKS: dict[str, dict[str, Field]] = {
     # applied = clip(base + alpha * residual), with a reward term -penalty * |residual|^2.
     "residual": {"alpha": Field("float", min=0.0, default=0.7, doc="scale of the residual added to the base's action"),
                  "penalty": Field("float", min=0.0, default=0.001, doc="reward term -penalty * |residual|^2 per step")},
-    # The scripted demonstrations (pipeline/demos.py) that runs learning from them read (algos.uses_demos:
-    # bc; rlpd and drqv2 with demo_ratio > 0). They start where evaluation does, env.curriculum_stage
-    # (DEMOS_ENV below). A run that trains on pixels learns from their wrist frames: demos.pixels true
-    # (frames_problems below).
+    # The scripted demonstrations (pipeline/demos.py) that runs read (reads_demos below): runs learning
+    # from them (algos.uses_demos: bc; rlpd and drqv2 with demo_ratio > 0) and reverse-curriculum runs
+    # starting from their states (env.reverse_curriculum, any algorithm). They start where evaluation
+    # does, env.curriculum_stage (DEMOS_ENV below). A run that trains on pixels learns from their wrist
+    # frames: demos.pixels true (frames_problems below).
     "demos": {"episodes": count(default=100, doc="scripted-controller episodes recorded, failed ones included"),
               "seed": count(0, default=0, doc="episode k of the demonstrations is reset with seed + k"),
               "controller": Field("str", choices=tuple(CONTROLLERS), default="picker",
@@ -151,11 +152,20 @@ def algo_name(text: str) -> str:
         raise argparse.ArgumentTypeError(algos.problem(text))
     return text
 
-def algo_blocks(name: str, hp: dict) -> list[str]:
-    """The params blocks a run of algorithm `name` with its block hp reads: its learner's, `residual`
-    for a residual learner, and `demos` where it learns from demonstrations (which name the dataset)."""
+def reads_demos(name: str, hp: dict, env: dict) -> bool:
+    """Whether a run of algorithm `name` (its block hp) on env block `env` reads the demos stage's
+    dataset: it learns from demonstrations (algos.uses_demos), or its training episodes start from
+    their states (env.reverse_curriculum), whatever the algorithm. The one rule behind the dataset's
+    DAG edges (pipeline/dag/registry.py) and the demos block on a train command line."""
+    return algos.uses_demos(name, hp) or bool(env.get("reverse_curriculum"))
+
+
+def algo_blocks(name: str, hp: dict, env: dict) -> list[str]:
+    """The params blocks a run of algorithm `name` (block hp, env block env) reads besides env: its
+    learner's, `residual` for a residual learner, and `demos` for a run that reads the
+    demonstrations (reads_demos; the block names the dataset)."""
     return ([algos.learner(name)] + (["residual"] if algos.base_policy(name) else [])
-            + (["demos"] if algos.uses_demos(name, hp) else []))
+            + (["demos"] if reads_demos(name, hp, env) else []))
 
 
 def algo_block(params: dict, name: str) -> dict:
@@ -164,9 +174,9 @@ def algo_block(params: dict, name: str) -> dict:
 
 
 def demo_algos(params: dict) -> list[str]:
-    """The algorithms of the experiment whose runs learn from the demos stage's demonstrations."""
+    """The algorithms of the experiment whose runs read the demos stage's demonstrations."""
     return [a for a in params.get("algos") or ()
-            if not algos.problem(a) and algos.uses_demos(a, algo_block(params, a))]
+            if not algos.problem(a) and reads_demos(a, algo_block(params, a), params.get("env") or {})]
 
 
 def learns_from_frames(name: str, hp: dict, env: dict) -> bool:
@@ -196,6 +206,22 @@ def demos_problems(task: str, controller: str) -> list[str]:
     return []
 
 
+def reverse_curriculum_problems(task: str, env: dict) -> list[str]:
+    """env.reverse_curriculum: a task whose episodes can start from recorded states, and no stage
+    curriculum besides (both end at curriculum_stage; one moves the starts at a time)."""
+    if not env.get("reverse_curriculum"):
+        return []
+    from envs.tasks import get_task, restorable_tasks
+    problems = []
+    if not get_task(task).restorable:
+        problems.append(f"env.reverse_curriculum: task {task} cannot start episodes from recorded states; "
+                        f"valid tasks: {', '.join(restorable_tasks())}")
+    if env.get("curriculum_from") not in (-1, env.get("curriculum_stage")):
+        problems.append("env.reverse_curriculum: the reverse curriculum replaces the stage curriculum; "
+                        f"set env.curriculum_from to -1 (got {env.get('curriculum_from')})")
+    return problems
+
+
 def goal_algos(names) -> list[str]:
     """The algorithms among names that learn from goals (HER): they need a goal-conditioned task
     and a reward version with a goal_reward."""
@@ -223,7 +249,6 @@ def task_reward_problems(task, reward, algo_names=()) -> list[str]:
             problems.append(f"reward: {a} relabels goals, which reward {reward!r} cannot score; "
                             f"valid for {a}: {', '.join(usable)}")
     for a in [a for a in algo_names if not algos.problem(a) and "scripted" in (algos.learner(a), algos.base_policy(a))]:
-        from envs.controllers import TASK_CONTROLLERS
         if task not in TASK_CONTROLLERS:
             problems.append(f"algos: {a} needs a task with a scripted controller; valid tasks: "
                             f"{', '.join(t for t in tasks if t in TASK_CONTROLLERS)}")
