@@ -248,8 +248,9 @@ def task_reward_problems(task, reward, algo_names=()) -> list[str]:
             usable = [v for v in versions if hasattr(rewards.get(task, v), "goal_reward")]
             problems.append(f"reward: {a} relabels goals, which reward {reward!r} cannot score; "
                             f"valid for {a}: {', '.join(usable)}")
+    from envs import controllers        # read at call time (tests stand in a registry without a task)
     for a in [a for a in algo_names if not algos.problem(a) and "scripted" in (algos.learner(a), algos.base_policy(a))]:
-        if task not in TASK_CONTROLLERS:
+        if task not in controllers.TASK_CONTROLLERS:
             problems.append(f"algos: {a} needs a task with a scripted controller; valid tasks: "
-                            f"{', '.join(t for t in tasks if t in TASK_CONTROLLERS)}")
+                            f"{', '.join(t for t in tasks if t in controllers.TASK_CONTROLLERS)}")
     return problems
