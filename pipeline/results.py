@@ -150,21 +150,27 @@ def add(name: str, configfile: str, targets: list[str], success: float | None, w
     params = cfg.validate(cfg.merge(cfg.load(), cfg.load(ROOT / configfile)))
     dest = RESULTS / name
     dest.mkdir(parents=True, exist_ok=True)
-    ident = {k: params[k] for k in ("task", "reward", "backend")}
-    for algo in params["algos"]:
+    # The experiment's own runs, and with a comparison among the targets every variant it compares.
+    variants = [(params["reward"], algo, params["backend"]) for algo in params["algos"]]
+    if any(Path(t).stem.endswith("_compare") for t in targets):
+        variants += cfg.compare_variants(params["compare"])
+    for reward, algo, backend in dict.fromkeys(variants):
+        ident = {"task": params["task"], "reward": reward, "backend": backend}
         for src in sorted((ROOT / EVAL.format(**ident, algo=algo)).parent.glob(f"{algo}*")):
             sub = dest / src.parent.name
             sub.mkdir(exist_ok=True)
             shutil.copy2(src, sub / src.name)
         video = ROOT / (VIDEO.format(**ident, algo=algo) + ".mp4")
         if video.exists():
-            shutil.copy2(video, dest / src.parent.name / video.name)
+            (dest / video.parent.name).mkdir(exist_ok=True)
+            shutil.copy2(video, dest / video.parent.name / video.name)
     for target in targets:
         report = ROOT / target
         shutil.copy2(report, dest / report.name)
         if report.with_suffix("").is_dir():
             shutil.copytree(report.with_suffix(""), dest / report.stem, dirs_exist_ok=True)
     command = f"snakemake --cores 2 {' '.join(targets)} --configfile {configfile}"
+    ident = {k: params[k] for k in ("task", "reward", "backend")}
     files.write_json(dest / "result.json", {"command": command, "configfile": configfile, "success": success,
                                              "what": what, "runs": RUN.format(**ident, algo="<algo>", seed="<seed>")})
 

@@ -64,3 +64,26 @@ def test_the_committed_page_is_the_generated_one():
     """Regenerate it after committing a result or changing code (`python -m pipeline.results`): a
     stale result then shows as stale."""
     assert results.PAGE.read_text() == results.render(), "docs/results/README.md is stale: python -m pipeline.results"
+
+
+def test_adding_a_comparison_keeps_every_variant_with_its_provenance(tree):
+    """`add` with a compare report among the targets copies each compared variant's evaluation
+    outputs (its provenance JSON included: each becomes a row); without one, the experiment's own."""
+    (tree / "config").mkdir()
+    (tree / "config" / "x.yaml").write_text("algos: [ppo]\ncompare:\n  rewards: [v11, v19]\n  algos: [ppo]\n"
+                                            "  backends: [mujoco]\n")
+    for reward in ("v11", "v19"):
+        ev = tree / "data" / "eval" / f"lift_{reward}_mujoco"
+        ev.mkdir(parents=True)
+        (ev / "ppo.json").write_text("{}")
+        (ev / "ppo_provenance.json").write_text("{}")
+    (tree / "reports" / "lift_compare").mkdir(parents=True)
+    for report in ("lift_v19.md", "lift_compare.md", "lift_compare/curves.png"):
+        (tree / "reports" / report).write_text(report)
+    results.add("both", "config/x.yaml", ["reports/lift_v19.md", "reports/lift_compare.md"], 0.9, "x")
+    got = tree / "docs" / "results" / "both"
+    assert sorted(p.relative_to(got).as_posix() for p in got.rglob("*_provenance.json")) == [
+        "lift_v11_mujoco/ppo_provenance.json", "lift_v19_mujoco/ppo_provenance.json"]
+    assert (got / "lift_compare.md").exists() and (got / "lift_compare" / "curves.png").exists()
+    results.add("own", "config/x.yaml", ["reports/lift_v19.md"], 0.9, "x")
+    assert [p.parent.name for p in (tree / "docs" / "results" / "own").rglob("*_provenance.json")] == ["lift_v19_mujoco"]
