@@ -1,8 +1,9 @@
 """RLPD's replay, its env loop and its checkpoints.
 
 The loop, per vector step of num_envs envs: act (zero actions for the first critic_warmup env steps,
-then uniform random up to learning_starts, then the policy), step, store each env's transition (the episode's final observation where it ended, and
-`terminated` apart from a time-limit truncation), then owe num_envs * utd_ratio critic updates, each
+then uniform random up to learning_starts, then the policy), step, store each env's transition (the
+episode's final observation where it ended, and `terminated` apart from a time-limit truncation),
+then owe num_envs * utd_ratio critic updates, each
 on a batch of which demo_ratio comes from the demonstrations (symmetric sampling: RLPD's 0.5), and
 an actor update every round(utd_ratio) of them once critic_warmup is past.
 A checkpoint holds everything a resume needs: the agent with its optimisers, the replay, the envs'
