@@ -40,7 +40,7 @@ def test_a_row_per_result_with_seeds_target_and_a_current_mark(tree):
     write_result(tree, "three", [0.7, 0.8, 0.96])
     page = results.render()
     five = next(line for line in page.splitlines() if line.startswith("| [five]"))
-    assert "| lift | 1 | v19 | ppo | 5 |" in five and "95% t-interval" in five and "| met |" in five
+    assert "| lift | 1 | v19 | ppo |  | 5 |" in five and "95% t-interval" in five and "| met |" in five
     assert "0: 90% (45/50, " in five and five.endswith("| current |")
     three = next(line for line in page.splitlines() if line.startswith("| [three]"))
     assert "range 70-96%" in three and "| not met |" in three and "t-interval" not in three
@@ -80,10 +80,30 @@ def test_adding_a_comparison_keeps_every_variant_with_its_provenance(tree):
     (tree / "reports" / "lift_compare").mkdir(parents=True)
     for report in ("lift_v19.md", "lift_compare.md", "lift_compare/curves.png"):
         (tree / "reports" / report).write_text(report)
-    results.add("both", "config/x.yaml", ["reports/lift_v19.md", "reports/lift_compare.md"], 0.9, "x")
+    results.add("both", ["config/x.yaml"], ["reports/lift_v19.md", "reports/lift_compare.md"], 0.9, "x")
     got = tree / "docs" / "results" / "both"
     assert sorted(p.relative_to(got).as_posix() for p in got.rglob("*_provenance.json")) == [
         "lift_v11_mujoco/ppo_provenance.json", "lift_v19_mujoco/ppo_provenance.json"]
     assert (got / "lift_compare.md").exists() and (got / "lift_compare" / "curves.png").exists()
-    results.add("own", "config/x.yaml", ["reports/lift_v19.md"], 0.9, "x")
+    results.add("own", ["config/x.yaml"], ["reports/lift_v19.md"], 0.9, "x")
     assert [p.parent.name for p in (tree / "docs" / "results" / "own").rglob("*_provenance.json")] == ["lift_v19_mujoco"]
+
+
+def test_a_result_records_how_many_demonstrations_each_algorithm_read(tree):
+    """`add` records the demos count of each algorithm that reads the dataset (bc; ppo with
+    reverse-curriculum starts) and none for one that does not; the page shows it, and the command
+    names every experiment file in Snakemake's order."""
+    (tree / "config").mkdir()
+    (tree / "config" / "x.yaml").write_text("algos: [bc, sac]\ndemos:\n  episodes: 20\n")
+    (tree / "config" / "y.yaml").write_text("demos:\n  episodes: 5\n")
+    (tree / "reports").mkdir()
+    (tree / "reports" / "lift_v19.md").write_text("report")
+    results.add("sweep", ["config/x.yaml", "config/y.yaml"], ["reports/lift_v19.md"], 0.9, "x")
+    spec = json.loads((tree / "docs" / "results" / "sweep" / "result.json").read_text())
+    assert spec["demos"] == {"bc": 5}
+    assert spec["command"].endswith("--configfile config/x.yaml config/y.yaml")
+    write_result(tree, "sweep", [0.9, 0.94, 0.96, 0.88, 1.0])
+    spec["command"] = "x"
+    spec["demos"] = {"ppo": 5}
+    (tree / "docs" / "results" / "sweep" / "result.json").write_text(json.dumps(spec))
+    assert "| lift | 1 | v19 | ppo | 5 | 5 |" in results.render()
