@@ -90,9 +90,9 @@ def test_adding_a_comparison_keeps_every_variant_with_its_provenance(tree):
 
 
 def test_a_result_records_how_many_demonstrations_each_algorithm_read(tree):
-    """`add` records the demos count of each algorithm that reads the dataset (bc; ppo with
-    reverse-curriculum starts) and none for one that does not; the page shows it, and the command
-    names every experiment file in Snakemake's order."""
+    """`add` records the demos count of each algorithm that reads the dataset (bc here) and none for
+    one that does not (sac), the later experiment file winning; the page shows the count, and the
+    command names every experiment file in Snakemake's order."""
     (tree / "config").mkdir()
     (tree / "config" / "x.yaml").write_text("algos: [bc, sac]\ndemos:\n  episodes: 20\n")
     (tree / "config" / "y.yaml").write_text("demos:\n  episodes: 5\n")
