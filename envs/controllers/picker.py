@@ -62,15 +62,17 @@ class ScriptedPicker:
                 arm = task.target[i, :5]
             desired = np.array([*arm, gripper])
             actions[i] = np.clip((desired - task.target[i]) / task.cfg.action_scale, -1.0, 1.0)
-            self._advance(i, s, goal)
+            self._advance(i, s, goal, at_cube)
         return actions
 
-    def _advance(self, i, s, goal):
+    def _advance(self, i, s, goal, at_cube):
         self.timer[i] += 1
         error = np.linalg.norm(s.grasp_pos[i] - goal)
         phase, t = self.phase[i], self.timer[i]
         nxt = phase
-        if phase == ABOVE and (error < 0.01 or t > 80):
+        # Jaws already around the cube (curriculum stage 2): go down to it, not up above it first.
+        around = np.linalg.norm(s.grasp_pos[i] - at_cube) < 0.01
+        if phase == ABOVE and (error < 0.01 or t > 80 or around):
             nxt = DESCEND
         elif phase == DESCEND and (error < 0.005 or t > 40):
             nxt = CLOSE
