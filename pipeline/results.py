@@ -8,7 +8,8 @@ A result is a folder docs/results/<name>/ holding `result.json` (the command tha
 its experiment file, the success rate it must reach, one line on what it is) and the DAG's own
 outputs for it: each evaluated variant's metrics (`<algo>.json`) and provenance
 (`<algo>_provenance.json`) under `<task>_<reward>_<backend>/`, its learning curves, the reports and
-figures, the videos. A folder with result.json alone is an experiment without a result on today's
+figures, the videos, and where an algorithm learned from demonstrations the demos stage's summary
+(`demos.json`: the controller's success rate, the dataset's sha256). A folder with result.json alone is an experiment without a result on today's
 code: the page lists it with its command.
 
 The page has a row per task x start stage x reward x algorithm: seeds, each seed's success with its
@@ -28,8 +29,8 @@ from pathlib import Path
 
 import algos
 from pipeline.dag import params as cfg
-from pipeline.dag.registry import EVAL, RUN, STAGES, VIDEO, code_files
-from pipeline.run import files, settings, stats
+from pipeline.dag.registry import EVAL, RUN, STAGES, VIDEO, code_files, smk_demos_path
+from pipeline.run import demos as demo_files, files, settings, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -180,6 +181,9 @@ def add(name: str, configfiles: list[str], targets: list[str], success: float | 
     # How many demonstrations each algorithm that reads them had (the page's demos column).
     demos = {algo: params["demos"]["episodes"] for _, algo, _ in variants
              if settings.reads_demos(algo, params.get(algos.learner(algo), {}), params["env"])}
+    if demos:   # the dataset they read: its controller's success rate and its sha256
+        summary = demo_files.summary_path(smk_demos_path(params).format(**ident))
+        shutil.copy2(ROOT / summary, dest / "demos.json")
     files.write_json(dest / "result.json", {"command": command, "configfile": " ".join(configfiles),
                                              "success": success, "what": what, "demos": demos,
                                              "runs": RUN.format(**ident, algo="<algo>", seed="<seed>")})

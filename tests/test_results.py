@@ -91,16 +91,22 @@ def test_adding_a_comparison_keeps_every_variant_with_its_provenance(tree):
 
 def test_a_result_records_how_many_demonstrations_each_algorithm_read(tree):
     """`add` records the demos count of each algorithm that reads the dataset (bc here) and none for
-    one that does not (sac), the later experiment file winning; the page shows the count, and the
-    command names every experiment file in Snakemake's order."""
+    one that does not (sac), the later experiment file winning, and keeps the dataset's summary (its
+    sha256, the controller's success); the page shows the count, and the command names every
+    experiment file in Snakemake's order."""
     (tree / "config").mkdir()
     (tree / "config" / "x.yaml").write_text("algos: [bc, sac]\ndemos:\n  episodes: 20\n")
     (tree / "config" / "y.yaml").write_text("demos:\n  episodes: 5\n")
     (tree / "reports").mkdir()
     (tree / "reports" / "lift_v19.md").write_text("report")
+    summary = tree / "data" / "demos" / "lift_mujoco" / "picker" / "stage1_n5_seed0.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text('{"dataset_sha256": "abc", "success_rate": 1.0}')
     results.add("sweep", ["config/x.yaml", "config/y.yaml"], ["reports/lift_v19.md"], 0.9, "x")
-    spec = json.loads((tree / "docs" / "results" / "sweep" / "result.json").read_text())
+    got = tree / "docs" / "results" / "sweep"
+    spec = json.loads((got / "result.json").read_text())
     assert spec["demos"] == {"bc": 5}
+    assert json.loads((got / "demos.json").read_text())["dataset_sha256"] == "abc"
     assert spec["command"].endswith("--configfile config/x.yaml config/y.yaml")
     write_result(tree, "sweep", [0.9, 0.94, 0.96, 0.88, 1.0])
     spec["command"] = "x"
