@@ -16,7 +16,8 @@ The page has a row per task x start stage x reward x algorithm: seeds, each seed
 Wilson interval, the figure across seeds (pipeline/run/stats.py: a range below 5 seeds, a named
 interval from 5), the target and whether the mean meets it, training time per seed, and a stale
 mark: the code the result recorded (a sha256 per project file its train and evaluate stages loaded,
-or else its commit) compared with today's code.
+or else its commit) compared with today's code. Below it, a table per demonstration-count sweep:
+the results of one experiment file and the files that modify it, by number of demonstrations.
 """
 from __future__ import annotations
 
@@ -96,8 +97,14 @@ def seed_cells(metrics: dict, prov: dict) -> tuple[str, str]:
     return "<br>".join(cells), stats.fmt(stats.across_seeds(rates, bounds=(0.0, 1.0)), "{:.0%}")
 
 
-def rows() -> tuple[list[list[str]], list[list[str]]]:
-    """(rows of results, rows of experiments without a result on record)."""
+def base_configfile(spec: dict) -> str:
+    """The first experiment file of a result's command: the experiment its later files modify."""
+    return (spec.get("configfile") or spec["command"].split("--configfile", 1)[-1]).split()[0]
+
+
+def rows() -> tuple[list[dict], list[list[str]]]:
+    """(a dict per result row: its page cells under "cells" and what the sweep tables group by,
+    rows of experiments without a result on record)."""
     done, todo = [], []
     for spec_path in sorted(RESULTS.glob("*/result.json")):
         folder, spec = spec_path.parent, files.read_json(spec_path)
@@ -115,11 +122,37 @@ def rows() -> tuple[list[list[str]], list[list[str]]]:
             met = "" if target is None else ("met" if mean >= target else "not met")
             walls = ", ".join(f"{w / 60:.0f}" for _, w in sorted(prov["train_wall_s"].items(), key=lambda kv: int(kv[0])))
             env = prov.get("trained_env") or prov["env"]
-            done.append([link, prov["task"], str(env.get("curriculum_stage", "")), prov["reward"], prov["algo"],
-                         str(spec.get("demos", {}).get(prov["algo"], "")), str(len(prov["seeds"])), per_seed, across,
-                         "" if target is None else f">= {target:.0%}", met, walls,
-                         f"`{spec['command']}`", stale_mark(prov)])
+            stage, demos, code = str(env.get("curriculum_stage", "")), spec.get("demos", {}).get(prov["algo"]), stale_mark(prov)
+            done.append({"cells": [link, prov["task"], stage, prov["reward"], prov["algo"],
+                                   "" if demos is None else str(demos), str(len(prov["seeds"])), per_seed, across,
+                                   "" if target is None else f">= {target:.0%}", met, walls,
+                                   f"`{spec['command']}`", code],
+                         "link": link, "across": across, "demos": demos or 0, "current": code == "current",
+                         "sweep": (base_configfile(spec), prov["task"], stage, prov["reward"]), "algo": prov["algo"]})
     return done, todo
+
+
+def sweeps(done: list[dict]) -> list[str]:
+    """A table per demonstration-count sweep: the results of one experiment file and the files that
+    modify it (`--configfile config/a.yaml config/a_n5.yaml`) on one task, start and reward, for each
+    algorithm run on at least two counts: success across seeds by number of demonstrations."""
+    groups: dict[tuple, dict[str, dict[int, list[dict]]]] = {}
+    for row in done:
+        groups.setdefault(row["sweep"], {}).setdefault(row["algo"], {}).setdefault(row["demos"], []).append(row)
+    md = []
+    for (configfile, task, stage, reward), by_algo in sorted(groups.items()):
+        swept = {algo: points for algo, points in by_algo.items() if len(points) > 1}
+        if not swept:
+            continue
+        md += ["", f"### {task}, start {stage}, {reward}: `{configfile}` and its demonstration counts", "",
+               "| demos | " + " | ".join(swept) + " |", "|---|" + "---|" * len(swept)]
+        for count in sorted({c for points in swept.values() for c in points}):
+            cells = ["<br>".join(f"{r['across']} ({r['link']}{'' if r['current'] else ', stale'})"
+                                 for r in points.get(count, [])) for points in swept.values()]
+            md.append(f"| {count} | " + " | ".join(cells) + " |")
+    return (["", "## Demonstration-count sweeps", "",
+             "What each demonstration buys: the same experiment on different numbers of scripted "
+             "demonstrations (0: the algorithm without them), success across seeds as above."] + md) if md else []
 
 
 HEADER = """\
@@ -140,7 +173,8 @@ def render() -> str:
     head = ["result", "task", "start", "reward", "algorithm", "demos", "seeds", "success per seed", "across seeds",
             "target", "met", "train min per seed", "command", "code"]
     md = [HEADER, "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    md += ["| " + " | ".join(r) + " |" for r in done]
+    md += ["| " + " | ".join(r["cells"]) + " |" for r in done]
+    md += sweeps(done)
     if todo:
         md += ["", "## Experiments without a result on record", "",
                "| experiment | what | command |", "|---|---|---|"]

@@ -2,6 +2,7 @@
 result stale when the code it recorded has changed (pipeline/results.py)."""
 import hashlib
 import json
+import shutil
 
 import pytest
 
@@ -113,3 +114,26 @@ def test_a_result_records_how_many_demonstrations_each_algorithm_read(tree):
     spec["demos"] = {"ppo": 5}
     (tree / "docs" / "results" / "sweep" / "result.json").write_text(json.dumps(spec))
     assert "| lift | 1 | v19 | ppo | 5 | 5 |" in results.render()
+
+
+def test_points_of_a_demonstration_sweep_form_a_table_by_count(tree):
+    """Results of one experiment file and the files that modify it, with the algorithm on different
+    demonstration counts, become one table of success by count (0 where it read none); a lone count,
+    or another experiment file's result, makes no sweep."""
+    for name, configfile, demos, rates in [("full", "config/a.yaml", {"ppo": 100}, [1.0] * 5),
+                                           ("five", "config/a.yaml config/a_n5.yaml", {"ppo": 5}, [0.5] * 5),
+                                           ("none", "config/a.yaml config/a_n0.yaml", {}, [0.0] * 5),
+                                           ("other", "config/b.yaml", {"ppo": 20}, [0.7] * 5)]:
+        write_result(tree, name, rates)
+        spec_path = tree / "docs" / "results" / name / "result.json"
+        spec = json.loads(spec_path.read_text()) | {"configfile": configfile, "demos": demos}
+        spec_path.write_text(json.dumps(spec))
+    page = results.render()
+    table = page.split("## Demonstration-count sweeps", 1)[1]
+    assert "### lift, start 1, v19: `config/a.yaml` and its demonstration counts" in table
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "demos" not in line]
+    assert [line.split(" | ")[0] for line in lines] == ["| 0", "| 5", "| 100"]
+    assert "mean 50%" in lines[1] and "[five](five/)" in lines[1] and "[other]" not in table
+    for name in ("five", "none"):
+        shutil.rmtree(tree / "docs" / "results" / name)
+    assert "## Demonstration-count sweeps" not in results.render()
