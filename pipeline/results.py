@@ -98,8 +98,9 @@ def seed_cells(metrics: dict, prov: dict) -> tuple[str, str]:
 
 
 def base_configfile(spec: dict) -> str:
-    """The first experiment file of a result's command: the experiment its later files modify."""
-    return (spec.get("configfile") or spec["command"].split("--configfile", 1)[-1]).split()[0]
+    """The first experiment file of a result's command (the experiment its later files modify);
+    params.yaml for a command without one."""
+    return (spec.get("configfile") or spec["command"].partition("--configfile")[2] or "params.yaml").split()[0]
 
 
 def rows() -> tuple[list[dict], list[list[str]]]:
