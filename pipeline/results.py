@@ -16,7 +16,8 @@ The page has a row per task x start stage x reward x algorithm: seeds, each seed
 Wilson interval, the figure across seeds (pipeline/run/stats.py: a range below 5 seeds, a named
 interval from 5), the target and whether the mean meets it, training time per seed, and a stale
 mark: the code the result recorded (a sha256 per project file its train and evaluate stages loaded,
-or else its commit) compared with today's code. Below it, a table per demonstration-count sweep:
+or else its commit; for a learner on demonstrations also the demos stage's code, recorded by `add`)
+compared with today's code. Below it, a table per demonstration-count sweep:
 the results of one experiment file and the files that modify it, by number of demonstrations.
 """
 from __future__ import annotations
@@ -38,10 +39,16 @@ RESULTS = ROOT / "docs" / "results"
 PAGE = RESULTS / "README.md"
 
 
-def code_sha256(ident: dict) -> dict[str, str]:
-    """{file: sha256} of the code the train and evaluate stages of identity ident run today."""
-    names = sorted(set(code_files(STAGES["train"], ident)) | set(code_files(STAGES["evaluate"], ident)))
+def code_sha256(ident: dict, stages: tuple[str, ...] = ("train", "evaluate")) -> dict[str, str]:
+    """{file: sha256} of the code the given stages of identity ident run today."""
+    names = sorted(set().union(*(code_files(STAGES[stage], ident) for stage in stages)))
     return {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest() for f in names if (ROOT / f).is_file()}
+
+
+def differs(recorded: dict[str, str]) -> list[str]:
+    """The files of {file: sha256} that are gone or differ today."""
+    return sorted(f for f, sha in recorded.items()
+                  if not (ROOT / f).is_file() or hashlib.sha256((ROOT / f).read_bytes()).hexdigest() != sha)
 
 
 def changed_code(prov: dict) -> list[str] | None:
@@ -49,8 +56,7 @@ def changed_code(prov: dict) -> list[str] | None:
     nothing was recorded to compare with."""
     recorded = prov.get("code_sha256")
     if recorded is not None:
-        return sorted(f for f, sha in recorded.items()
-                      if not (ROOT / f).is_file() or hashlib.sha256((ROOT / f).read_bytes()).hexdigest() != sha)
+        return differs(recorded)
     ident = {k: prov[k] for k in ("task", "reward", "algo")} | {"backend": prov.get("env", {}).get("backend", "mujoco")}
     today = code_sha256(ident)
     commit = prov.get("git_commit", "")
@@ -64,10 +70,14 @@ def changed_code(prov: dict) -> list[str] | None:
     return sorted(set(proc.stdout.split()) | (set(today) - set(missing)))
 
 
-def stale_mark(prov: dict) -> str:
+def stale_mark(prov: dict, spec: dict | None = None) -> str:
+    """"current", or what changed since: the code of the result's train and evaluate stages and, for
+    an algorithm that read demonstrations, of the demos stage that recorded them (result.json)."""
     changed = changed_code(prov)
     if changed is None:
         return "stale: no code recorded"
+    if spec and prov["algo"] in spec.get("demos", {}):
+        changed = sorted(set(changed) | set(differs(spec.get("demos_code_sha256", {}))))
     if changed:
         shown = ", ".join(f"`{f}`" for f in changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
         return f"stale: {shown} changed"
@@ -123,7 +133,7 @@ def rows() -> tuple[list[dict], list[list[str]]]:
             met = "" if target is None else ("met" if mean >= target else "not met")
             walls = ", ".join(f"{w / 60:.0f}" for _, w in sorted(prov["train_wall_s"].items(), key=lambda kv: int(kv[0])))
             env = prov.get("trained_env") or prov["env"]
-            stage, demos, code = str(env.get("curriculum_stage", "")), spec.get("demos", {}).get(prov["algo"]), stale_mark(prov)
+            stage, demos, code = str(env.get("curriculum_stage", "")), spec.get("demos", {}).get(prov["algo"]), stale_mark(prov, spec)
             done.append({"cells": [link, prov["task"], stage, prov["reward"], prov["algo"],
                                    "" if demos is None else str(demos), str(len(prov["seeds"])), per_seed, across,
                                    "" if target is None else f">= {target:.0%}", met, walls,
@@ -165,7 +175,8 @@ algorithm; demos is the number of scripted demonstrations the algorithm learned 
 (`docs/demos.md`), empty for none. Success is each seed's final policy over its evaluation
 episodes, with a 95% Wilson interval; across seeds, below 5 seeds the range (lowest and highest seed), from 5 seeds the mean
 with its named 95% interval (`docs/pipeline.md`, "Data flow", on seeds as the unit). **stale** means the code of the
-result's train or evaluate stage has changed since it ran: rerun its command to refresh it.
+result's train or evaluate stage (and, for a learner on demonstrations, of the demos stage that
+recorded them) has changed since it ran: rerun its command to refresh it.
 """
 
 
@@ -216,11 +227,14 @@ def add(name: str, configfiles: list[str], targets: list[str], success: float | 
     # How many demonstrations each algorithm that reads them had (the page's demos column).
     demos = {algo: params["demos"]["episodes"] for _, algo, _ in variants
              if settings.reads_demos(algo, params.get(algos.learner(algo), {}), params["env"])}
+    spec = {"command": command, "configfile": " ".join(configfiles), "success": success, "what": what, "demos": demos}
     if demos:   # the dataset they read: its controller's success rate and its sha256
         summary = demo_files.summary_path(smk_demos_path(params).format(**ident))
         shutil.copy2(ROOT / summary, dest / "demos.json")
-    files.write_json(dest / "result.json", {"command": command, "configfile": " ".join(configfiles),
-                                             "success": success, "what": what, "demos": demos,
+        # The demos stage's code, which the runs' provenance does not hold: the DAG just brought the
+        # dataset up to date with it (its code is an input of the stage), so today's files are its.
+        spec["demos_code_sha256"] = code_sha256({**ident, "controller": params["demos"]["controller"]}, ("demos",))
+    files.write_json(dest / "result.json", {**spec,
                                              "runs": RUN.format(**ident, algo="<algo>", seed="<seed>")})
 
 

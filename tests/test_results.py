@@ -90,19 +90,26 @@ def test_adding_a_comparison_keeps_every_variant_with_its_provenance(tree):
     assert [p.parent.name for p in (tree / "docs" / "results" / "own").rglob("*_provenance.json")] == ["lift_v19_mujoco"]
 
 
+def demos_experiment(tree, episodes, *more):
+    """config/x.yaml (bc and sac, 20 demonstrations) and the files after it, its lift report, and
+    the demos summary of the dataset of `episodes` demonstrations: what `add` reads."""
+    (tree / "config").mkdir()
+    (tree / "config" / "x.yaml").write_text("algos: [bc, sac]\ndemos:\n  episodes: 20\n")
+    for name, text in more:
+        (tree / "config" / name).write_text(text)
+    (tree / "reports").mkdir()
+    (tree / "reports" / "lift_v19.md").write_text("report")
+    summary = tree / "data" / "demos" / "lift_mujoco" / "picker" / f"stage1_n{episodes}_seed0.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text('{"dataset_sha256": "abc", "success_rate": 1.0}')
+
+
 def test_a_result_records_how_many_demonstrations_each_algorithm_read(tree):
     """`add` records the demos count of each algorithm that reads the dataset (bc here) and none for
     one that does not (sac), the later experiment file winning, and keeps the dataset's summary (its
     sha256, the controller's success); the page shows the count, and the command names every
     experiment file in Snakemake's order."""
-    (tree / "config").mkdir()
-    (tree / "config" / "x.yaml").write_text("algos: [bc, sac]\ndemos:\n  episodes: 20\n")
-    (tree / "config" / "y.yaml").write_text("demos:\n  episodes: 5\n")
-    (tree / "reports").mkdir()
-    (tree / "reports" / "lift_v19.md").write_text("report")
-    summary = tree / "data" / "demos" / "lift_mujoco" / "picker" / "stage1_n5_seed0.json"
-    summary.parent.mkdir(parents=True)
-    summary.write_text('{"dataset_sha256": "abc", "success_rate": 1.0}')
+    demos_experiment(tree, 5, ("y.yaml", "demos:\n  episodes: 5\n"))
     results.add("sweep", ["config/x.yaml", "config/y.yaml"], ["reports/lift_v19.md"], 0.9, "x")
     got = tree / "docs" / "results" / "sweep"
     spec = json.loads((got / "result.json").read_text())
@@ -114,6 +121,27 @@ def test_a_result_records_how_many_demonstrations_each_algorithm_read(tree):
     spec["demos"] = {"ppo": 5}
     (tree / "docs" / "results" / "sweep" / "result.json").write_text(json.dumps(spec))
     assert "| lift | 1 | v19 | ppo | 5 | 5 |" in results.render()
+
+
+def test_a_change_to_the_controller_that_recorded_the_demonstrations_marks_their_learners_stale(tree):
+    """The runs' provenance holds the train and evaluate stages' code; `add` records the demos
+    stage's (the controller among it), so editing the controller marks stale the rows of the
+    algorithms that read its demonstrations, and only those."""
+    demos_experiment(tree, 20)
+    picker = tree / "envs" / "controllers" / "picker.py"
+    picker.parent.mkdir(parents=True)
+    picker.write_text("CLOSE_AT = 0.01\n")
+    results.add("x", ["config/x.yaml"], ["reports/lift_v19.md"], 0.9, "x")
+    spec_path = tree / "docs" / "results" / "x" / "result.json"
+    spec = json.loads(spec_path.read_text())
+    assert "envs/controllers/picker.py" in spec["demos_code_sha256"]
+    write_result(tree, "x", [0.9] * 5)    # a ppo row, its train and evaluate code current
+    spec_path.write_text(json.dumps(spec | {"command": "x", "demos": {"ppo": 20}}))
+    assert results.render().count("| current |") == 1
+    picker.write_text("CLOSE_AT = 0.02\n")
+    assert "stale: `envs/controllers/picker.py` changed" in results.render()
+    spec_path.write_text(json.dumps(spec | {"command": "x", "demos": {"bc": 20}}))
+    assert "| current |" in results.render()   # ppo read no demonstrations here
 
 
 def test_points_of_a_demonstration_sweep_form_a_table_by_count(tree):
